@@ -1,0 +1,144 @@
+"""The canonical notice, independent of the source format it was published in."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NOTICE_SCHEMA_VERSION: Final = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class NoticeKind(StrEnum):
+    """Where a notice stands in the procurement cycle."""
+
+    PLANNING = "planning"  # programmation, prior information notice, purchase plan
+    COMPETITION = "competition"  # call for tender
+    RESULT = "result"  # award, modification, direct award
+
+
+class ContractNature(StrEnum):
+    WORKS = "works"
+    SUPPLIES = "supplies"
+    SERVICES = "services"
+
+
+class Money(_Model):
+    amount: Decimal = Field(ge=0)
+    currency: str = Field(min_length=3, max_length=3, description="ISO 4217 code")
+
+
+class Address(_Model):
+    street: str | None = None
+    city: str | None = None
+    postal_code: str | None = None
+    nuts: str | None = Field(default=None, description="NUTS code as published (any level)")
+    country: str | None = Field(default=None, description="country code as published (alpha-2 or alpha-3)")
+
+
+class Buyer(_Model):
+    name: str
+    national_id: str | None = Field(default=None, description="SIRET or other national registration number")
+    buyer_type: str | None = Field(default=None, description="eForms buyer-legal-type code, e.g. 'la', 'body-pl'")
+    main_activity: str | None = None
+    address: Address | None = None
+    email: str | None = None
+    url: str | None = None
+
+
+class Place(_Model):
+    """A place of performance."""
+
+    nuts: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    country: str | None = None
+    description: str | None = None
+
+
+class Lot(_Model):
+    lot_id: str
+    title: str | None = None
+    description: str | None = None
+    cpv_main: str | None = None
+    cpv_additional: list[str] = Field(default_factory=list)
+    places: list[Place] = Field(default_factory=list)
+    estimated_value: Money | None = None
+
+
+class NoticeFlags(_Model):
+    sme_suitable: bool | None = None
+    reserved: bool = False
+    social_criteria: bool = False
+    environmental_criteria: bool = False
+
+
+class Notice(_Model):
+    """A procurement notice in canonical form (DESIGN.md §2)."""
+
+    schema_version: Literal[1] = NOTICE_SCHEMA_VERSION
+    notice_id: str = Field(description="'{source}:{source_id}', stable across re-publication")
+    version: str = Field(description="source revision, or a content hash")
+    source: str = Field(description="source format, e.g. 'eforms'")
+    source_id: str
+    source_url: str | None = None
+    procedure_id: str | None = Field(default=None, description="identifier shared by a procedure's notices")
+    kind: NoticeKind
+    notice_type: str | None = Field(default=None, description="the source's own notice type, e.g. 'cn-standard'")
+    is_change: bool = Field(default=False, description="corrects or updates an earlier notice")
+    cancelled: bool = False
+    change_of: str | None = Field(default=None, description="source identifier of the notice this one changes")
+    change_description: str | None = None
+    title: str
+    description: str | None = None
+    language: str = Field(description="ISO 639-1 code of the text chosen for title and description")
+    buyer: Buyer
+    contract_nature: ContractNature | None = None
+    procedure: str | None = Field(default=None, description="procedure type code, e.g. 'open'")
+    cpv_main: str | None = Field(default=None, description="8-digit CPV code")
+    cpv_additional: list[str] = Field(default_factory=list)
+    places: list[Place] = Field(default_factory=list)
+    estimated_value: Money | None = None
+    published_at: datetime | None = None
+    deadline: datetime | None = None
+    planned_date: date | None = Field(default=None, description="when a planned purchase should be launched")
+    lots: list[Lot] = Field(default_factory=list)
+    flags: NoticeFlags = Field(default_factory=NoticeFlags)
+    links: list[str] = Field(default_factory=list)
+
+    def all_cpv(self) -> list[str]:
+        """Every CPV code of the notice and its lots, main code first, without repeats."""
+        codes = [self.cpv_main, *self.cpv_additional]
+        for lot in self.lots:
+            codes += [lot.cpv_main, *lot.cpv_additional]
+        return list(dict.fromkeys(c for c in codes if c))
+
+    def all_places(self) -> list[Place]:
+        return [*self.places, *(p for lot in self.lots for p in lot.places)]
+
+
+class CpvProvenance(StrEnum):
+    GIVEN = "given"
+    INFERRED = "inferred"
+    NONE = "none"
+
+
+class ClassifiedNotice(Notice):
+    """A notice with what the classifier derived from it (DESIGN.md §4)."""
+
+    sectors: list[str] = Field(default_factory=list, description="sector ids from the sector taxonomy")
+    cpv_provenance: CpvProvenance = CpvProvenance.NONE
+    cpv_confidence: float = Field(default=0.0, ge=0, le=1)
+    departments: list[str] = Field(default_factory=list, description="INSEE department codes, e.g. '31', '2A'")
+    regions: list[str] = Field(default_factory=list, description="INSEE region codes, e.g. '76'")
+    countries: list[str] = Field(default_factory=list, description="ISO 3166-1 alpha-2 codes")
+    value_band: str | None = None
+    duplicate_group: str | None = None
+    classified_at: datetime

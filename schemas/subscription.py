@@ -1,0 +1,195 @@
+"""What a subscriber wants to hear about, and how it reaches the matcher."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from schemas.notice import NoticeKind
+
+SUBSCRIPTION_SCHEMA_VERSION: Final = 1
+
+_CPV = re.compile(r"^\d{8}$")
+_DEPARTMENT = re.compile(r"^(\d{2}|2[AB]|97\d)$")
+_REGION = re.compile(r"^\d{2}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class KeywordQuery(_Model):
+    """Words or quoted phrases searched in the notice text, after normalisation.
+
+    A plain list given where a query is expected means `any`.
+    """
+
+    any: list[str] = Field(default_factory=list, description="at least one of these")
+    all: list[str] = Field(default_factory=list, description="every one of these")
+    none: list[str] = Field(default_factory=list, description="none of these")
+    title_only: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"any": [value]}
+        if isinstance(value, list):
+            return {"any": value}
+        return value
+
+    @field_validator("any", "all", "none")
+    @classmethod
+    def _non_blank(cls, terms: list[str]) -> list[str]:
+        cleaned = [t.strip() for t in terms]
+        if any(not t for t in cleaned):
+            raise ValueError("keywords must not be blank")
+        return cleaned
+
+    def is_empty(self) -> bool:
+        return not (self.any or self.all or self.none)
+
+
+class SubscriptionFilters(_Model):
+    """Every non-empty criterion must hold; inside a criterion, any listed value will do."""
+
+    kinds: list[NoticeKind] = Field(default_factory=list)
+    cpv: list[str] = Field(
+        default_factory=list,
+        description="8-digit CPV codes with prefix semantics by level: 45000000 covers every 45xxxxxx",
+    )
+    sectors: list[str] = Field(default_factory=list)
+    departments: list[str] = Field(default_factory=list, description="INSEE codes: '31', '2A', '974'")
+    regions: list[str] = Field(default_factory=list, description="INSEE region codes: '76'")
+    countries: list[str] = Field(default_factory=list, description="ISO 3166-1 alpha-2 codes")
+    keywords: KeywordQuery | None = None
+    value_min: Decimal | None = Field(default=None, ge=0)
+    value_max: Decimal | None = Field(default=None, ge=0)
+
+    @field_validator("cpv", mode="before")
+    @classmethod
+    def _cpv_codes(cls, codes: Any) -> Any:
+        if not isinstance(codes, list):
+            return codes
+        out = []
+        for code in codes:
+            digits = str(code).strip().split("-")[0]  # accept the check digit form 45000000-7
+            if not _CPV.match(digits):
+                raise ValueError(f"CPV code {code!r} must have 8 digits, such as 45000000")
+            out.append(digits)
+        return out
+
+    @field_validator("departments", mode="before")
+    @classmethod
+    def _departments(cls, codes: Any) -> Any:
+        if not isinstance(codes, list):
+            return codes
+        out = []
+        for code in codes:
+            value = str(code).strip().upper()
+            if len(value) == 1 and value.isdigit():
+                value = "0" + value
+            if not _DEPARTMENT.match(value):
+                raise ValueError(f"department {code!r} is not an INSEE department code such as '31' or '2A'")
+            out.append(value)
+        return out
+
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _regions(cls, codes: Any) -> Any:
+        if not isinstance(codes, list):
+            return codes
+        out = []
+        for code in codes:
+            value = str(code).strip()
+            if not _REGION.match(value):
+                raise ValueError(f"region {code!r} is not an INSEE region code such as '76'")
+            out.append(value)
+        return out
+
+    @field_validator("countries", mode="before")
+    @classmethod
+    def _countries(cls, codes: Any) -> Any:
+        if not isinstance(codes, list):
+            return codes
+        out = []
+        for code in codes:
+            value = str(code).strip().upper()
+            if not _COUNTRY.match(value):
+                raise ValueError(f"country {code!r} must be an ISO 3166-1 alpha-2 code such as 'FR'")
+            out.append(value)
+        return out
+
+    @model_validator(mode="after")
+    def _range(self) -> SubscriptionFilters:
+        if self.value_min is not None and self.value_max is not None and self.value_min > self.value_max:
+            raise ValueError("value_min must not exceed value_max")
+        return self
+
+
+class EmailFrequency(StrEnum):
+    INSTANT = "instant"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+class DeliverySettings(_Model):
+    email: str | None = None
+    email_frequency: EmailFrequency = EmailFrequency.INSTANT
+    language: Literal["fr", "en"] = "fr"
+    webhook_endpoint_id: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+    @model_validator(mode="after")
+    def _some_channel(self) -> DeliverySettings:
+        if not self.email and not self.webhook_endpoint_id:
+            raise ValueError("delivery needs an email, a webhook_endpoint_id, or both")
+        return self
+
+
+class Subscription(_Model):
+    schema_version: Literal[1] = SUBSCRIPTION_SCHEMA_VERSION
+    subscription_id: str
+    subscriber_id: str = Field(description="the owning account")
+    name: str
+    filters: SubscriptionFilters
+    delivery: DeliverySettings
+    active: bool = True
+    created_at: datetime
+    updated_at: datetime
+
+
+class SubscriptionChange(_Model):
+    """An event on `subscriptions.changes`, keyed by subscription id.
+
+    A deletion is published as a tombstone (null value) so compaction forgets it; this model is the
+    value of an upsert.
+    """
+
+    schema_version: Literal[1] = SUBSCRIPTION_SCHEMA_VERSION
+    subscription: Subscription
+
+
+class WebhookEndpoint(_Model):
+    """An event on `webhook-endpoints.changes`, keyed by endpoint id: what the notifier needs to sign and send."""
+
+    schema_version: Literal[1] = SUBSCRIPTION_SCHEMA_VERSION
+    endpoint_id: str
+    subscriber_id: str
+    url: str
+    secret: str = Field(description="'whsec_' + base64 key, Standard Webhooks")
+    active: bool = True
+    updated_at: datetime

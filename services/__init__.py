@@ -1,0 +1,1 @@
+"""tenderwatch services: one package per deployable service, plus the shared runtime."""

@@ -1,0 +1,380 @@
+"""API: accounts, API keys, subscriptions, webhook endpoints, notice publishing and the notices read model.
+
+Subscription and endpoint changes reach Kafka through the transactional outbox; classified notices are read
+from `notices.classified` into the read model behind `GET /v1/notices/{id}`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import asyncpg
+import httpx
+from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from faststream.middlewares import AckPolicy
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from schemas import (
+    ClassifiedNotice,
+    DeliverySettings,
+    EmailFrequency,
+    Subscription,
+    SubscriptionChange,
+    SubscriptionFilters,
+    Topic,
+    WebhookEndpoint,
+)
+from services.api import keys, outbox
+from services.runtime.service import Runtime
+from services.runtime.settings import Settings
+from services.runtime.ssrf import UnsafeUrlError, check_webhook_url
+
+_log = logging.getLogger(__name__)
+
+SERVICE = "api"
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_XML_TYPES = ("application/xml", "text/xml")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AccountIn(_Body):
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(max_length=320)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not _EMAIL.match(value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+
+class SubscriptionIn(_Body):
+    name: str = Field(min_length=1, max_length=200)
+    filters: SubscriptionFilters = Field(default_factory=SubscriptionFilters)
+    delivery: DeliverySettings
+    active: bool = True
+
+    @field_validator("delivery")
+    @classmethod
+    def _instant_only(cls, delivery: DeliverySettings) -> DeliverySettings:
+        if delivery.email and delivery.email_frequency is not EmailFrequency.INSTANT:
+            raise ValueError("daily and weekly digests are not available yet; use email_frequency 'instant'")
+        return delivery
+
+
+class WebhookEndpointIn(_Body):
+    url: str = Field(max_length=2000)
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def _account_id(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> str:
+    """The account whose API key authorises the request; 401 otherwise."""
+    unauthorized = HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        "send the API key from POST /v1/accounts as 'Authorization: Bearer <api_key>'",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+    parts = keys.split_api_key(credentials.credentials) if credentials is not None else None
+    if parts is None:
+        raise unauthorized
+    api: Api = request.app.state.api
+    row = await api.runtime.pool.fetchrow(
+        "SELECT account_id, key_hash FROM api_keys WHERE key_id = $1 AND revoked_at IS NULL", parts[0]
+    )
+    if row is None or not keys.secret_matches(parts[1], row["key_hash"]):
+        raise unauthorized
+    owner: str = row["account_id"]
+    return owner
+
+
+Account = Annotated[str, Depends(_account_id)]
+
+
+class Api:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.runtime = Runtime(settings, service=SERVICE, migrations="services.api")
+        self._relay: outbox.OutboxRelay | None = None
+        self._ingest: httpx.AsyncClient | None = None
+        self.runtime.broker.subscriber(
+            Topic.NOTICES_CLASSIFIED.value,
+            group_id=self.runtime.group_id,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            title="notices.classified",
+            description="Kept as the read model behind GET /v1/notices/{notice_id}",
+        )(self._on_classified)
+        # Documented for the AsyncAPI document; the outbox relay publishes on these topics.
+        self.runtime.broker.publisher(
+            Topic.SUBSCRIPTIONS_CHANGES.value,
+            title="subscriptions.changes",
+            description="SubscriptionChange keyed by subscription_id (compacted); a tombstone deletes",
+            schema=SubscriptionChange,
+        )
+        self.runtime.broker.publisher(
+            Topic.WEBHOOK_ENDPOINTS_CHANGES.value,
+            title="webhook-endpoints.changes",
+            description="WebhookEndpoint keyed by endpoint_id (compacted)",
+            schema=WebhookEndpoint,
+        )
+        self.runtime.on_start(self._start)
+        self.runtime.on_stop(self._stop)
+
+    async def _start(self) -> None:
+        self._relay = outbox.OutboxRelay(self.runtime.pool, self.runtime.broker)
+        await self._relay.start()
+        self._ingest = httpx.AsyncClient(base_url=self.settings.ingest_url, timeout=30.0, trust_env=False)
+
+    async def _stop(self) -> None:
+        if self._relay is not None:
+            await self._relay.stop()
+        if self._ingest is not None:
+            await self._ingest.aclose()
+
+    async def _on_classified(self, notice: ClassifiedNotice) -> None:
+        await self.runtime.pool.execute(
+            """INSERT INTO notices (notice_id, version, kind, title, buyer_name, departments, regions, sectors,
+                                    published_at, deadline, document, classified_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12)
+               ON CONFLICT (notice_id) DO UPDATE SET version = $2, kind = $3, title = $4, buyer_name = $5,
+                   departments = $6, regions = $7, sectors = $8, published_at = $9, deadline = $10,
+                   document = $11::jsonb, classified_at = $12
+               WHERE notices.classified_at <= $12""",
+            notice.notice_id, notice.version, notice.kind.value, notice.title, notice.buyer.name,
+            notice.departments, notice.regions, notice.sectors, notice.published_at, notice.deadline,
+            notice.model_dump_json(), notice.classified_at,
+        )  # fmt: skip
+
+    # --- HTTP -----------------------------------------------------------------------------------------
+
+    def asgi(self) -> FastAPI:
+        @asynccontextmanager
+        async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+            async with self.runtime.lifespan():
+                yield
+
+        app = FastAPI(
+            title="tenderwatch API",
+            version="0.1.0",
+            description="Public-procurement alerts: subscriptions, webhook endpoints, notices.",
+            lifespan=lifespan,
+        )
+        for route in self.runtime.health_routes():
+            app.router.routes.append(route)
+        app.state.api = self
+
+        @app.post("/v1/accounts", status_code=201)
+        async def create_account(body: AccountIn) -> dict[str, str]:
+            account = keys.new_id("acc")
+            issued = keys.issue_api_key()
+            async with self.runtime.pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    "INSERT INTO accounts (account_id, name, email) VALUES ($1, $2, $3)", account, body.name, body.email
+                )
+                await conn.execute(
+                    "INSERT INTO api_keys (key_id, account_id, key_hash) VALUES ($1, $2, $3)",
+                    issued.key_id,
+                    account,
+                    issued.key_hash,
+                )
+            _log.info("account created", extra={"account_id": account})
+            return {"id": account, "name": body.name, "email": body.email, "api_key": issued.api_key}
+
+        @app.post("/v1/webhook-endpoints", status_code=201)
+        async def create_endpoint(body: WebhookEndpointIn, owner: Account) -> dict[str, Any]:
+            try:
+                check_webhook_url(body.url, allow_private=self.settings.webhook_allow_private)
+            except UnsafeUrlError as exc:
+                raise HTTPException(422, f"webhook url refused: {exc}") from None
+            endpoint = WebhookEndpoint(
+                endpoint_id=keys.new_id("we"),
+                subscriber_id=owner,
+                url=body.url,
+                secret=keys.new_webhook_secret(),
+                updated_at=datetime.now(UTC),
+            )
+            async with self.runtime.pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    """INSERT INTO webhook_endpoints (endpoint_id, account_id, url, secret, created_at, updated_at)
+                       VALUES ($1, $2, $3, $4, $5, $5)""",
+                    endpoint.endpoint_id,
+                    owner,
+                    endpoint.url,
+                    endpoint.secret,
+                    endpoint.updated_at,
+                )
+                await outbox.add(
+                    conn,
+                    topic=Topic.WEBHOOK_ENDPOINTS_CHANGES.value,
+                    key=endpoint.endpoint_id,
+                    value=endpoint.model_dump_json().encode(),
+                )
+            return {
+                "id": endpoint.endpoint_id,
+                "url": endpoint.url,
+                "secret": endpoint.secret,
+                "active": True,
+                "created_at": endpoint.updated_at.isoformat(),
+            }
+
+        @app.get("/v1/webhook-endpoints")
+        async def list_endpoints(owner: Account) -> list[dict[str, Any]]:
+            rows = await self.runtime.pool.fetch(
+                """SELECT endpoint_id, url, active, created_at FROM webhook_endpoints
+                   WHERE account_id = $1 ORDER BY created_at""",
+                owner,
+            )
+            return [
+                {"id": r["endpoint_id"], "url": r["url"], "active": r["active"], "created_at": r["created_at"]}
+                for r in rows
+            ]
+
+        @app.post("/v1/subscriptions", status_code=201)
+        async def create_subscription(body: SubscriptionIn, owner: Account) -> dict[str, Any]:
+            endpoint_id = body.delivery.webhook_endpoint_id
+            now = datetime.now(UTC)
+            subscription = Subscription(
+                subscription_id=keys.new_id("sub"),
+                subscriber_id=owner,
+                name=body.name,
+                filters=body.filters,
+                delivery=body.delivery,
+                active=body.active,
+                created_at=now,
+                updated_at=now,
+            )
+            async with self.runtime.pool.acquire() as conn, conn.transaction():
+                if endpoint_id is not None:
+                    known = await conn.fetchval(
+                        "SELECT true FROM webhook_endpoints WHERE endpoint_id = $1 AND account_id = $2",
+                        endpoint_id,
+                        owner,
+                    )
+                    if not known:
+                        # Same answer for another account's endpoint: its existence is not disclosed.
+                        raise HTTPException(422, f"webhook endpoint {endpoint_id!r} not found in your account")
+                await conn.execute(
+                    """INSERT INTO subscriptions (subscription_id, account_id, name, filters, delivery, active,
+                                                  created_at, updated_at)
+                       VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $7)""",
+                    subscription.subscription_id,
+                    owner,
+                    subscription.name,
+                    subscription.filters.model_dump_json(),
+                    subscription.delivery.model_dump_json(),
+                    subscription.active,
+                    now,
+                )
+                await outbox.add(
+                    conn,
+                    topic=Topic.SUBSCRIPTIONS_CHANGES.value,
+                    key=subscription.subscription_id,
+                    value=SubscriptionChange(subscription=subscription).model_dump_json().encode(),
+                )
+            return _subscription_out(subscription)
+
+        @app.get("/v1/subscriptions")
+        async def list_subscriptions(owner: Account) -> list[dict[str, Any]]:
+            rows = await self.runtime.pool.fetch(
+                "SELECT * FROM subscriptions WHERE account_id = $1 ORDER BY created_at", owner
+            )
+            return [_subscription_out(_subscription_of(r)) for r in rows]
+
+        @app.get("/v1/subscriptions/{subscription_id}")
+        async def get_subscription(subscription_id: str, owner: Account) -> dict[str, Any]:
+            row = await self.runtime.pool.fetchrow(
+                "SELECT * FROM subscriptions WHERE subscription_id = $1 AND account_id = $2", subscription_id, owner
+            )
+            if row is None:
+                raise HTTPException(404, f"subscription {subscription_id!r} not found")
+            return _subscription_out(_subscription_of(row))
+
+        @app.delete("/v1/subscriptions/{subscription_id}", status_code=204)
+        async def delete_subscription(subscription_id: str, owner: Account) -> Response:
+            async with self.runtime.pool.acquire() as conn, conn.transaction():
+                deleted = await conn.fetchval(
+                    "DELETE FROM subscriptions WHERE subscription_id = $1 AND account_id = $2 RETURNING true",
+                    subscription_id,
+                    owner,
+                )
+                if not deleted:
+                    raise HTTPException(404, f"subscription {subscription_id!r} not found")
+                await outbox.add(conn, topic=Topic.SUBSCRIPTIONS_CHANGES.value, key=subscription_id, value=None)
+            return Response(status_code=204)
+
+        @app.post("/v1/notices", status_code=202)
+        async def publish_notice(request: Request, owner: Account) -> JSONResponse:
+            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type not in _XML_TYPES:
+                raise HTTPException(415, "send an eForms XML notice with 'Content-Type: application/xml'")
+            limit = self.settings.max_document_bytes
+            body = bytearray()
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise HTTPException(413, f"the document exceeds the limit of {limit} bytes")
+            assert self._ingest is not None
+            try:
+                answer = await self._ingest.post(
+                    "/v1/documents",
+                    content=bytes(body),
+                    headers={"content-type": content_type, "x-origin": f"api:{owner}"},
+                )
+            except httpx.HTTPError as exc:
+                _log.warning("ingest unreachable", extra={"error": str(exc)})
+                raise HTTPException(503, "the ingest service is unavailable; retry in a moment") from None
+            payload = answer.json()
+            if answer.status_code == 202:
+                return JSONResponse(
+                    {"notice_id": payload["notice_id"], "version": payload["version"],
+                     "duplicate": payload["duplicate"]},
+                    status_code=202,
+                    headers={"Location": f"/v1/notices/{quote(payload['notice_id'], safe=':')}"},
+                )  # fmt: skip
+            if answer.status_code in (413, 422):
+                raise HTTPException(answer.status_code, f"{payload['error']}: {payload['detail']}")
+            raise HTTPException(502, f"the ingest service answered {answer.status_code}")
+
+        @app.get("/v1/notices/{notice_id}")
+        async def get_notice(notice_id: str, _owner: Account) -> Response:
+            document = await self.runtime.pool.fetchval("SELECT document FROM notices WHERE notice_id = $1", notice_id)
+            if document is None:
+                raise HTTPException(404, f"notice {notice_id!r} not found (or not classified yet)")
+            return Response(document, media_type="application/json")
+
+        return app
+
+
+def _subscription_of(row: asyncpg.Record) -> Subscription:
+    return Subscription(
+        subscription_id=row["subscription_id"],
+        subscriber_id=row["account_id"],
+        name=row["name"],
+        filters=SubscriptionFilters.model_validate(json.loads(row["filters"])),
+        delivery=DeliverySettings.model_validate(json.loads(row["delivery"])),
+        active=row["active"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _subscription_out(subscription: Subscription) -> dict[str, Any]:
+    out = subscription.model_dump(mode="json", exclude={"schema_version", "subscription_id", "subscriber_id"})
+    return {"id": subscription.subscription_id, **out}

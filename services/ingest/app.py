@@ -1,0 +1,138 @@
+"""Ingest: source documents in, canonical notices out (`notices.received`).
+
+Documents arrive on `documents.received` (from `tenderwatch import` and pollers) or over HTTP from the API
+(`POST /v1/documents`, internal). Each is parsed, stored raw, deduplicated on (notice id, version) and
+published once. A document that cannot be parsed goes to `documents.received.dlq` with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from faststream.kafka.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from schemas import DOCUMENT_HEADERS, Notice, Topic
+from services.ingest.sources import DocumentError, parse_document
+from services.runtime.service import Runtime
+from services.runtime.settings import Settings
+
+_log = logging.getLogger(__name__)
+
+SERVICE = "ingest"
+
+
+@dataclass(frozen=True)
+class Accepted:
+    notice: Notice
+    duplicate: bool
+
+
+class Ingest:
+    def __init__(self, settings: Settings) -> None:
+        self.runtime = Runtime(settings, service=SERVICE, migrations="services.ingest")
+        broker = self.runtime.broker
+        self._notices = broker.publisher(
+            Topic.NOTICES_RECEIVED.value,
+            title="notices.received",
+            description="Canonical notices, keyed by notice_id",
+            schema=Notice,
+        )
+        broker.subscriber(
+            Topic.DOCUMENTS_RECEIVED.value,
+            group_id=self.runtime.group_id,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            title="documents.received",
+            description="Raw source documents (bytes as published), keyed by content hash",
+        )(self._on_document)
+
+    async def _on_document(self, msg: KafkaMessage) -> None:
+        # The raw bytes as published, whatever their content type: parsing is ingest's job, not the decoder's.
+        headers = msg.headers
+        await self.accept(
+            msg.body,
+            content_type=headers.get(DOCUMENT_HEADERS.CONTENT_TYPE),
+            filename=headers.get(DOCUMENT_HEADERS.FILENAME),
+            origin=headers.get(DOCUMENT_HEADERS.ORIGIN, "topic"),
+        )
+
+    async def accept(self, body: bytes, *, content_type: str | None, filename: str | None, origin: str) -> Accepted:
+        """Parse, store and publish one document. Raises DocumentError for a document we cannot read."""
+        limit = self.runtime.settings.max_document_bytes
+        if len(body) > limit:
+            raise DocumentError("too-large", f"the document has {len(body)} bytes; the limit is {limit} bytes")
+        notice = parse_document(body, content_type=content_type, filename=filename)
+        digest = hashlib.sha256(body).hexdigest()
+        async with self.runtime.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """INSERT INTO raw_documents
+                   (sha256, notice_id, version, source, origin, filename, content_type, size_bytes, body)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (sha256) DO NOTHING""",
+                digest, notice.notice_id, notice.version, notice.source, origin, filename, content_type,
+                len(body), body,
+            )  # fmt: skip
+            first = await conn.fetchval(
+                """INSERT INTO published_notices (notice_id, version, sha256) VALUES ($1, $2, $3)
+                   ON CONFLICT DO NOTHING RETURNING true""",
+                notice.notice_id,
+                notice.version,
+                digest,
+            )
+            if first:
+                # Published inside the transaction: if the broker fails, the dedupe key is rolled back and the
+                # document can be received again; a crash after the send may publish twice, which downstream
+                # idempotency (match ids, delivery keys) absorbs.
+                await self._notices.publish(notice, key=notice.notice_id.encode())
+        _log.info(
+            "accepted notice" if first else "duplicate notice, not published again",
+            extra={"notice_id": notice.notice_id, "version": notice.version, "origin": origin},
+        )
+        return Accepted(notice=notice, duplicate=not first)
+
+    async def _http_document(self, request: Request) -> JSONResponse:
+        limit = self.runtime.settings.max_document_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            return _problem(413, "too-large", f"the document has {declared} bytes; the limit is {limit} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return _problem(413, "too-large", f"the document exceeds the limit of {limit} bytes")
+        data = bytes(body)
+        try:
+            accepted = await self.accept(
+                data,
+                content_type=request.headers.get("content-type"),
+                filename=request.headers.get("x-filename"),
+                origin=request.headers.get("x-origin", "http"),
+            )
+        except DocumentError as exc:
+            await self.runtime.dead_letters.send(
+                data, error=exc, topic=Topic.DOCUMENTS_RECEIVED.value, partition=None, offset=None, attempts=1
+            )
+            return _problem(422, exc.reason, str(exc))
+        return JSONResponse(
+            {
+                "notice_id": accepted.notice.notice_id,
+                "version": accepted.notice.version,
+                "kind": accepted.notice.kind.value,
+                "duplicate": accepted.duplicate,
+            },
+            status_code=202,
+        )
+
+    def asgi(self) -> Starlette:
+        routes = [*self.runtime.health_routes(), Route("/v1/documents", self._http_document, methods=["POST"])]
+        return Starlette(routes=routes, lifespan=self.runtime.lifespan)
+
+
+def _problem(status: int, reason: str, detail: str) -> JSONResponse:
+    return JSONResponse({"error": reason, "detail": detail}, status_code=status)

@@ -1,0 +1,119 @@
+"""Matcher: every instance holds every subscription in memory and matches each classified notice.
+
+Subscriptions come from the compacted `subscriptions.changes` topic, read from the beginning by every
+instance without a consumer group (so each instance has them all); classified notices are shared among
+instances by a consumer group. Notices wait until the index has caught up with the changes that existed
+when the instance started, so a restart never matches against a half-built index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from faststream.kafka.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from schemas import ClassifiedNotice, Match, SubscriptionChange, Topic
+from services.matcher.index import SubscriptionIndex
+from services.matcher.matches import build_matches
+from services.runtime.service import Runtime
+from services.runtime.settings import Settings
+
+_log = logging.getLogger(__name__)
+
+SERVICE = "matcher"
+_CATCH_UP_WAIT_SECONDS = 30.0
+
+
+class Matcher:
+    def __init__(self, settings: Settings) -> None:
+        self.runtime = Runtime(settings, service=SERVICE)
+        self.index = SubscriptionIndex()
+        self._caught_up = asyncio.Event()
+        self._catch_up_targets: dict[int, int] = {}
+        broker = self.runtime.broker
+        self._alerts = broker.publisher(
+            Topic.ALERTS_MATCHED.value,
+            title="alerts.matched",
+            description="One match per subscriber and notice version, keyed by subscriber_id",
+            schema=Match,
+        )
+        broker.subscriber(
+            Topic.SUBSCRIPTIONS_CHANGES.value,
+            group_id=None,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.ACK_FIRST,
+            title="subscriptions.changes",
+            description="SubscriptionChange keyed by subscription_id; an empty value (tombstone) deletes it",
+        )(self._on_change)
+        broker.subscriber(
+            Topic.NOTICES_CLASSIFIED.value,
+            group_id=self.runtime.group_id,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            title="notices.classified",
+        )(self._on_notice)
+        self.runtime.on_start(self._plan_catch_up)
+
+    async def _plan_catch_up(self) -> None:
+        """Note where `subscriptions.changes` ends now: the index is ready when it has read that far."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.runtime.settings.kafka_bootstrap_servers)
+        await consumer.start()
+        try:
+            partitions = consumer.partitions_for_topic(Topic.SUBSCRIPTIONS_CHANGES.value) or set()
+            if not partitions:
+                await consumer._client.force_metadata_update()
+                partitions = consumer.partitions_for_topic(Topic.SUBSCRIPTIONS_CHANGES.value) or set()
+            ends = await consumer.end_offsets(
+                [TopicPartition(Topic.SUBSCRIPTIONS_CHANGES.value, p) for p in partitions]
+            )
+        finally:
+            await consumer.stop()
+        self._catch_up_targets = {tp.partition: offset for tp, offset in ends.items() if offset > 0}
+        self._check_caught_up()
+
+    def _check_caught_up(self) -> None:
+        if not self._catch_up_targets and not self._caught_up.is_set():
+            self._caught_up.set()
+            _log.info("subscription index ready", extra={"subscriptions": len(self.index)})
+
+    async def _on_change(self, msg: KafkaMessage) -> None:
+        # Raw bytes: an empty value is a tombstone, which no decoder would turn into a model.
+        record = msg.raw_message
+        assert not isinstance(record, tuple)  # one record per call: this subscriber is not batched
+        body = msg.body
+        subscription_id = record.key.decode() if record.key else None
+        if not body:
+            if subscription_id:
+                self.index.remove(subscription_id)
+        else:
+            change = SubscriptionChange.model_validate_json(body)
+            self.index.upsert(change.subscription)
+        target = self._catch_up_targets.get(record.partition)
+        if target is not None and record.offset + 1 >= target:
+            del self._catch_up_targets[record.partition]
+            self._check_caught_up()
+
+    async def _on_notice(self, notice: ClassifiedNotice) -> None:
+        try:
+            await asyncio.wait_for(self._caught_up.wait(), _CATCH_UP_WAIT_SECONDS)
+        except TimeoutError:
+            raise RuntimeError("the subscription index has not caught up yet") from None
+        hits = self.index.match(notice)
+        for match in build_matches(notice, hits, now=datetime.now(UTC)):
+            await self._alerts.publish(match, key=match.subscriber_id.encode())
+        _log.info("matched notice", extra={"notice_id": notice.notice_id, "subscriptions": len(hits)})
+
+    async def _stats(self, _request: Request) -> JSONResponse:
+        return JSONResponse({"subscriptions": len(self.index), "ready": self._caught_up.is_set()})
+
+    def asgi(self) -> Starlette:
+        routes = [*self.runtime.health_routes(), Route("/v1/index", self._stats)]
+        return Starlette(routes=routes, lifespan=self.runtime.lifespan)

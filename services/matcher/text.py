@@ -1,0 +1,91 @@
+"""The one text normaliser, applied to notice text and to subscription keywords alike (DESIGN.md §5).
+
+Both sides go through the same steps, so a keyword matches whatever spelling of the same word a notice uses:
+
+1. apostrophes unified (', ’, ‘, ʼ, and U+0092, which is how cp1252's ’ shows up in mis-decoded BOAMP text);
+2. lower case, ligatures expanded (œ -> oe, æ -> ae, ß -> ss), accents stripped (NFKD, combining marks dropped);
+3. French elisions removed: l', d', qu', j', n', s', c', m', t' (and jusqu', lorsqu', puisqu', quoiqu');
+4. split on anything that is not a letter or a digit ("station-service" -> station, service);
+5. stop words dropped (a short list of French and English function words);
+6. light French stemming, see `_stem`.
+
+A multi-word keyword is a phrase: its tokens must appear consecutively in the notice text. Stop words are
+dropped from phrases as well, so "travaux de voirie" also matches "travaux sur la voirie".
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+_APOSTROPHES = str.maketrans(dict.fromkeys("’‘ʼ´`\x92", "'"))
+# NFKD decomposes "ﬁ" and friends but leaves these letters whole.
+_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss"})
+_ELISION = re.compile(r"\b(?:jusqu|lorsqu|puisqu|quoiqu|qu|[cdjlmnst])'")
+_WORD = re.compile(r"[^\W_]+")
+
+_FRENCH_STOP_WORDS = (
+    "a au aux avec ce ces cet cette dans de des du elle en est et il ils la le les leur leurs ou par pour qui que "
+    "sa sans se ses son sont sur un une y"
+)
+_ENGLISH_STOP_WORDS = "a an and at by for from in of on or the to with"
+_STOP_WORDS = frozenset(_FRENCH_STOP_WORDS.split()) | frozenset(_ENGLISH_STOP_WORDS.split())
+
+# Plurals that no suffix rule maps back to their singular.
+_IRREGULAR_PLURALS = {
+    "travaux": "travail",
+    "vitraux": "vitrail",
+    "soupiraux": "soupirail",
+    "emaux": "email",
+    "baux": "bail",
+    "yeux": "oeil",
+}
+
+
+def tokens(text: str) -> list[str]:
+    """Normalised, stemmed words of `text`, in order, stop words left out."""
+    return [_stem(word) for word in _words(text) if word not in _STOP_WORDS]
+
+
+@lru_cache(maxsize=65_536)
+def phrase_tokens(query_term: str) -> tuple[str, ...]:
+    """The tokens a keyword stands for; they must appear consecutively. Empty when the term is only stop words."""
+    return tuple(tokens(query_term))
+
+
+def _words(text: str) -> list[str]:
+    folded = text.translate(_APOSTROPHES).lower().translate(_LIGATURES)
+    folded = "".join(c for c in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(c))
+    return _WORD.findall(_ELISION.sub(" ", folded))
+
+
+def _stem(word: str) -> str:
+    """Light, deterministic French stemming in the spirit of Savoy's minimal stemmer.
+
+    Only inflection is folded, never derivation, so unrelated words stay apart:
+    - words with a digit, and words under 4 letters, are kept as they are;
+    - plurals: a few irregular ones (travaux -> travail), -eaux -> -eau (réseaux), -aux -> -al (locaux),
+      -eux/-oux -> -eu/-ou (jeux), otherwise a final -s is dropped (but not -ss);
+    - feminine, past participle and infinitive endings: final -e and -r are dropped while the word keeps at
+      least 4 letters (voirie, voiries -> voiri), then a doubled final letter is undoubled
+      (nouvelle -> nouvel; installée, installé, installer -> instal).
+    Singular and plural, masculine and feminine of the same word therefore share one stem.
+    """
+    if word in _IRREGULAR_PLURALS:
+        return _IRREGULAR_PLURALS[word]
+    if len(word) < 4 or not word.isalpha():
+        return word
+    if word.endswith("eaux"):
+        return word[:-1]
+    if word.endswith("aux") and len(word) >= 5:
+        return word[:-2] + "l"
+    if word.endswith(("eux", "oux")):
+        return word[:-1]
+    if word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    while len(word) >= 5 and word[-1] in "er":
+        word = word[:-1]
+    if len(word) >= 5 and word[-1] == word[-2]:
+        word = word[:-1]
+    return word

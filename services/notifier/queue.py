@@ -1,0 +1,126 @@
+"""The durable delivery queue in PostgreSQL: record once, claim when due, settle each attempt."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+
+from schemas import Channel, Match
+from services.notifier.outcome import Outcome, OutcomeKind
+
+NOTIFY_CHANNEL = "tenderwatch_deliveries"
+
+# Waits between attempts. Webhooks: about a day in all, as Standard Webhooks suggests; email: a few hours.
+RETRY_SCHEDULE: dict[Channel, tuple[timedelta, ...]] = {
+    Channel.WEBHOOK: tuple(timedelta(seconds=s) for s in (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800)),
+    Channel.EMAIL: tuple(timedelta(seconds=s) for s in (30, 120, 600, 1800, 3600, 7200, 14400)),
+}
+_CLAIM_LEASE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class PendingDelivery:
+    delivery_id: str
+    channel: Channel
+    target: str
+    language: str
+    match: Match
+    attempts: int  # including the one now being made
+
+
+def delivery_id_for(subscriber_id: str, notice_id: str, version: str, channel: Channel, target: str) -> str:
+    key = "\x1f".join((subscriber_id, notice_id, version, channel.value, target))
+    return "d_" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+async def record(conn: asyncpg.Connection, match: Match) -> int:
+    """Queue one delivery per distinct target of the match; returns how many are new."""
+    targets: dict[tuple[Channel, str], str] = {}
+    for sub in match.subscriptions:
+        if sub.email:
+            targets.setdefault((Channel.EMAIL, sub.email.lower()), sub.language)
+        if sub.webhook_endpoint_id:
+            targets.setdefault((Channel.WEBHOOK, sub.webhook_endpoint_id), sub.language)
+    payload = match.model_dump_json()
+    new = 0
+    for (channel, target), language in targets.items():
+        delivery_id = delivery_id_for(
+            match.subscriber_id, match.notice.notice_id, match.notice.version, channel, target
+        )
+        inserted = await conn.fetchval(
+            """INSERT INTO deliveries (delivery_id, subscriber_id, match_id, notice_id, notice_version, channel,
+                                       target, language, match, status)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, 'pending')
+               ON CONFLICT DO NOTHING RETURNING true""",
+            delivery_id, match.subscriber_id, match.match_id, match.notice.notice_id, match.notice.version,
+            channel.value, target, language, payload,
+        )  # fmt: skip
+        new += bool(inserted)
+    if new:
+        await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+    return new
+
+
+async def claim_due(pool: asyncpg.Pool, *, limit: int) -> list[PendingDelivery]:
+    """Take up to `limit` due deliveries for this instance; a crashed instance's claims expire."""
+    rows = await pool.fetch(
+        """UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, locked_until = now() + $2::interval
+           WHERE d.delivery_id IN (
+               SELECT delivery_id FROM deliveries
+               WHERE (status IN ('pending', 'retrying') AND next_attempt_at <= now())
+                  OR (status = 'sending' AND locked_until < now())
+               ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+           RETURNING delivery_id, channel, target, language, match::text AS match, attempts""",
+        limit,
+        _CLAIM_LEASE,
+    )
+    return [
+        PendingDelivery(
+            delivery_id=r["delivery_id"],
+            channel=Channel(r["channel"]),
+            target=r["target"],
+            language=r["language"],
+            match=Match.model_validate_json(r["match"]),
+            attempts=r["attempts"],
+        )
+        for r in rows
+    ]
+
+
+async def settle(pool: asyncpg.Pool, delivery: PendingDelivery, outcome: Outcome) -> str:
+    """Record an attempt's outcome; returns the delivery's new status."""
+    schedule = RETRY_SCHEDULE[delivery.channel]
+    status: str
+    delay: Any = timedelta(0)
+    if outcome.kind is OutcomeKind.SENT:
+        status = "sent"
+    elif outcome.kind is OutcomeKind.SUPPRESSED:
+        status = "suppressed"
+    elif outcome.kind is OutcomeKind.RETRY and delivery.attempts <= len(schedule):
+        status, delay = "retrying", schedule[delivery.attempts - 1]
+    else:
+        status = "failed"
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            """UPDATE deliveries SET status = $2, next_attempt_at = now() + $3::interval, locked_until = NULL,
+                      last_error = CASE WHEN $2 = 'sent' THEN NULL ELSE $4 END,
+                      sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END
+               WHERE delivery_id = $1""",
+            delivery.delivery_id,
+            status,
+            delay,
+            outcome.detail,
+        )
+        await conn.execute(
+            """INSERT INTO delivery_attempts (delivery_id, attempt, outcome, detail) VALUES ($1, $2, $3, $4)
+               ON CONFLICT DO NOTHING""",
+            delivery.delivery_id,
+            delivery.attempts,
+            outcome.kind.value,
+            outcome.detail[:2000],
+        )
+    return status

@@ -1,0 +1,80 @@
+"""The Kafka broker every service talks through, and the topics it needs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker
+
+from schemas import Topic
+from services.runtime.settings import Settings
+
+_log = logging.getLogger(__name__)
+
+
+def make_broker(settings: Settings, *, service: str, middlewares: Sequence[Any] = ()) -> KafkaBroker:
+    if not settings.kafka_bootstrap_servers:
+        raise RuntimeError(
+            "KAFKA_BOOTSTRAP_SERVERS is not set: start the platform with `tenderwatch run` (embedded broker) "
+            "or point KAFKA_BOOTSTRAP_SERVERS at a Kafka cluster"
+        )
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=f"tenderwatch-{service}",
+        enable_idempotence=settings.kafka_enable_idempotence,
+        acks="all",
+        middlewares=middlewares,
+        graceful_timeout=15.0,
+        logger=logging.getLogger(f"tenderwatch.{service}.broker"),
+    )
+
+
+def _topic_configs(topic: Topic) -> dict[str, str]:
+    return {"cleanup.policy": "compact"} if topic.compacted else {}
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create every topic of the platform (and its dead-letter topic) that does not exist yet.
+
+    Idempotent, safe to run from every instance at start. Returns the names it created.
+    """
+    wanted: dict[str, dict[str, str]] = {}
+    for topic in Topic:
+        wanted[topic.value] = _topic_configs(topic)
+        wanted[topic.dlq] = {}
+    return await create_topics(settings, wanted)
+
+
+async def create_topics(settings: Settings, topics: dict[str, dict[str, str]]) -> list[str]:
+    """Create the named topics (name -> topic configs) that do not exist yet; returns those it created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="tenderwatch-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(
+                name,
+                num_partitions=settings.kafka_topic_partitions,
+                replication_factor=settings.kafka_replication_factor,
+                topic_configs=configs,
+            )
+            for name, configs in topics.items()
+            if name not in existing
+        ]
+        created: list[str] = []
+        if missing:
+            response = await admin.create_topics(missing)
+            for name, code, *_ in response.topic_errors:
+                if code == 0:
+                    created.append(name)
+                elif code != TopicAlreadyExistsError.errno:
+                    raise RuntimeError(f"could not create topic {name!r}: Kafka error code {code}")
+        if created:
+            _log.info("created topics", extra={"topics": ",".join(sorted(created))})
+        return created
+    finally:
+        await admin.close()

@@ -1,0 +1,159 @@
+"""The shell every service runs in: broker, database, health endpoints, graceful start and stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import uvicorn
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from services.runtime.broker import ensure_topics, make_broker
+from services.runtime.db import apply_migrations, create_pool
+from services.runtime.dlq import DeadLetters
+from services.runtime.logs import configure_logging
+from services.runtime.settings import Settings
+
+_log = logging.getLogger(__name__)
+
+# Health ports when HTTP_PORT is not set, so that every service can run side by side on one machine.
+DEFAULT_PORTS = {"api": 8000, "ingest": 8001, "classifier": 8002, "matcher": 8003, "notifier": 8004}
+
+Hook = Callable[[], Awaitable[None]]
+
+
+class Runtime:
+    """What one running service holds. Built without I/O; `start()` connects, `stop()` drains and closes."""
+
+    def __init__(self, settings: Settings, *, service: str, migrations: str | None = None) -> None:
+        self.settings = settings
+        self.service = service
+        self._migrations = migrations
+        self.dead_letters = DeadLetters(service=service, attempts=settings.processing_attempts)
+        self.broker: KafkaBroker = make_broker(
+            settings.model_copy(update={"kafka_bootstrap_servers": settings.kafka_bootstrap_servers or "unset:9092"}),
+            service=service,
+            middlewares=[self.dead_letters],
+        )
+        self.dead_letters.bind(self.broker)
+        self._pool: asyncpg.Pool | None = None
+        self._on_start: list[Hook] = []
+        self._on_stop: list[Hook] = []
+        self.started = False
+
+    @property
+    def group_id(self) -> str:
+        return f"tenderwatch-{self.service}"
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError(f"{self.service}: the database pool is used before the service started")
+        return self._pool
+
+    def on_start(self, hook: Hook) -> Hook:
+        """Run after the database is ready and before consuming starts."""
+        self._on_start.append(hook)
+        return hook
+
+    def on_stop(self, hook: Hook) -> Hook:
+        """Run after consuming stopped, before the database closes."""
+        self._on_stop.append(hook)
+        return hook
+
+    def asyncapi(self) -> dict[str, Any]:
+        spec = AsyncAPI(self.broker, title=f"tenderwatch {self.service}", version="0.1.0")
+        document: dict[str, Any] = spec.to_specification().to_jsonable()
+        return document
+
+    async def start(self) -> None:
+        make_broker(self.settings, service=self.service)  # fails early, with the fix, when Kafka is not configured
+        await ensure_topics(self.settings)
+        if self._migrations is not None:
+            self._pool = await create_pool(self.settings, schema=self.service)
+            await apply_migrations(self._pool, service=self.service, package=self._migrations)
+        for hook in self._on_start:
+            await hook()
+        await self.broker.start()
+        self.started = True
+        _log.info("service started", extra={"group": self.group_id})
+
+    async def stop(self) -> None:
+        # Stop consuming first: FastStream waits for in-flight handlers (graceful_timeout) and commits.
+        self.started = False
+        await self.broker.stop()
+        for hook in reversed(self._on_stop):
+            try:
+                await hook()
+            except Exception:
+                _log.exception("shutdown hook failed")
+        if self._pool is not None:
+            await self._pool.close()
+        _log.info("service stopped")
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {"consuming": "ok" if self.started else "starting"}
+        checks["kafka"] = "ok" if self.started and await self.broker.ping(timeout=2.0) else "unavailable"
+        if self._migrations is not None:
+            try:
+                async with asyncio.timeout(2.0):
+                    await self.pool.fetchval("SELECT 1")
+                checks["database"] = "ok"
+            except Exception as exc:
+                checks["database"] = f"unavailable: {type(exc).__name__}"
+        return checks
+
+    @asynccontextmanager
+    async def lifespan(self, _app: Any = None) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    def health_routes(self) -> list[Route]:
+        async def health(_request: Request) -> JSONResponse:
+            return JSONResponse({"status": "ok", "service": self.service})
+
+        async def ready(_request: Request) -> JSONResponse:
+            checks = await self.readiness()
+            is_ready = all(v == "ok" for v in checks.values())
+            return JSONResponse(
+                {"status": "ready" if is_ready else "not ready", "service": self.service, "checks": checks},
+                status_code=200 if is_ready else 503,
+            )
+
+        return [Route("/health", health), Route("/ready", ready)]
+
+    def asgi(self) -> Starlette:
+        """The HTTP side of a service that has no API of its own: /health and /ready."""
+        return Starlette(routes=self.health_routes(), lifespan=self.lifespan)
+
+
+def serve(app: Any, settings: Settings, *, service: str) -> None:
+    """Run a service until SIGINT/SIGTERM, then shut it down gracefully."""
+    configure_logging(service, level=settings.log_level, fmt=settings.log_format)
+    port = settings.http_port or DEFAULT_PORTS[service]
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=20,
+    )
+    server = uvicorn.Server(config)
+    _log.info("listening", extra={"host": settings.http_host, "port": port})
+    asyncio.run(server.serve())
+    if not server.started:
+        raise SystemExit(f"{service} did not start: see the errors above")

@@ -1,0 +1,147 @@
+"""The shared runtime against the real broker and database of the test stack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from faststream.middlewares import AckPolicy
+
+from services.runtime.broker import create_topics, ensure_topics
+from services.runtime.db import apply_migrations, create_pool
+from services.runtime.dlq import BadInput
+from services.runtime.service import Runtime
+from services.runtime.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def settings(stack_env: dict[str, str]) -> Settings:
+    return Settings(
+        kafka_bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        kafka_enable_idempotence=stack_env["KAFKA_ENABLE_IDEMPOTENCE"] == "true",
+        database_url=stack_env["DATABASE_URL"],
+        processing_attempts=3,
+    )
+
+
+async def _records(settings: Settings, topic: str, *, want: int, timeout: float = 20.0) -> list[Any]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest")
+    await consumer.start()
+    found: list[Any] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while len(found) < want and time.monotonic() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                found.extend(batch)
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_migrations_apply_once_and_are_recorded(settings: Settings) -> None:
+    pool = await create_pool(settings, schema="ingest")
+    try:
+        first = await apply_migrations(pool, service="ingest", package="services.ingest")
+        second = await apply_migrations(pool, service="ingest", package="services.ingest")
+        assert second == []
+        rows = await pool.fetch("SELECT version, name FROM schema_migrations WHERE service = 'ingest' ORDER BY version")
+        assert [r["name"] for r in rows] == ["001_raw_documents.sql"]
+        assert first in ([], ["001_raw_documents.sql"])  # another test may have migrated this database first
+        assert await pool.fetchval("SELECT to_regclass('published_notices')::text") == "published_notices"
+    finally:
+        await pool.close()
+
+
+async def test_topics_are_created_once(settings: Settings) -> None:
+    await ensure_topics(settings)
+    assert await ensure_topics(settings) == []
+
+
+async def test_bad_input_is_dead_lettered_with_its_bytes_and_origin_and_the_consumer_goes_on(
+    settings: Settings,
+) -> None:
+    topic = f"test-dlq-{uuid.uuid4().hex[:8]}"
+    await create_topics(settings, {topic: {}, f"{topic}.dlq": {}})
+    runtime = Runtime(settings, service="dlq-test")
+    handled: list[dict[str, Any]] = []
+    attempts: dict[str, int] = {}
+
+    @runtime.broker.subscriber(topic, group_id=f"g-{topic}", auto_offset_reset="earliest",
+                               ack_policy=AckPolicy.NACK_ON_ERROR)  # fmt: skip
+    async def handle(body: dict[str, Any]) -> None:
+        if body.get("bad"):
+            raise BadInput("not-a-notice", f"no notice in {body}")
+        if body.get("flaky"):
+            attempts["flaky"] = attempts.get("flaky", 0) + 1
+            if attempts["flaky"] < 2:
+                raise ConnectionError("database went away")
+        handled.append(body)
+
+    await runtime.broker.start()
+    try:
+        for value in ({"n": 1}, {"bad": True}, b"{not json", {"flaky": True}, {"n": 2}):
+            await runtime.broker.publish(value, topic, key=b"k")
+        deadline = time.monotonic() + 30
+        while len(handled) < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+    finally:
+        await runtime.broker.stop()
+
+    assert handled == [{"n": 1}, {"flaky": True}, {"n": 2}]
+    assert attempts["flaky"] == 2
+    dead = await _records(settings, f"{topic}.dlq", want=2)
+    assert len(dead) == 2
+    by_body = {r.value: {k: v.decode() for k, v in r.headers} for r in dead}
+    bad = next(h for body, h in by_body.items() if body.startswith(b'{"') and json.loads(body) == {"bad": True})
+    assert bad["tw-error-reason"] == "not-a-notice"
+    assert bad["tw-source-topic"] == topic
+    assert bad["tw-source-offset"] == "1"
+    assert bad["tw-service"] == "dlq-test"
+    broken = by_body[b"{not json"]
+    assert broken["tw-source-offset"] == "2"
+    assert broken["tw-error-type"] in ("JSONDecodeError", "ValidationError", "ValueError")
+
+
+async def test_a_persistent_failure_is_dead_lettered_after_the_attempts(settings: Settings) -> None:
+    topic = f"test-retry-{uuid.uuid4().hex[:8]}"
+    await create_topics(settings, {topic: {}, f"{topic}.dlq": {}})
+    runtime = Runtime(settings, service="retry-test")
+    runtime.dead_letters.backoff_seconds = 0.05
+    calls = 0
+
+    @runtime.broker.subscriber(topic, group_id=f"g-{topic}", auto_offset_reset="earliest",
+                               ack_policy=AckPolicy.NACK_ON_ERROR)  # fmt: skip
+    async def handle(body: dict[str, Any]) -> None:
+        nonlocal calls
+        calls += 1
+        raise ConnectionError("still down")
+
+    await runtime.broker.start()
+    try:
+        await runtime.broker.publish({"x": 1}, topic)
+        dead = await _records(settings, f"{topic}.dlq", want=1)
+    finally:
+        await runtime.broker.stop()
+    assert calls == 3
+    headers = {k: v.decode() for k, v in dead[0].headers}
+    assert headers["tw-error-reason"] == "processing-failed"
+    assert headers["tw-attempts"] == "3"
+    assert "still down" in headers["tw-error"]
+
+
+async def test_readiness_reports_each_dependency(settings: Settings) -> None:
+    runtime = Runtime(settings, service="api", migrations="services.api")
+    assert (await runtime.readiness())["consuming"] == "starting"
+    await runtime.start()
+    try:
+        checks = await runtime.readiness()
+        assert checks == {"consuming": "ok", "kafka": "ok", "database": "ok"}
+    finally:
+        await runtime.stop()

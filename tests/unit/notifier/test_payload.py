@@ -1,0 +1,66 @@
+import hashlib
+import json
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+
+from schemas.alert import Match
+from schemas.notice import Money
+from services.notifier.webhooks.payload import webhook_body, webhook_message_id
+
+MatchFactory = Callable[..., Match]
+
+
+def test_body_is_the_standard_webhooks_envelope(make_match: MatchFactory) -> None:
+    match = make_match(estimated_value=Money(amount=Decimal("1250000"), currency="EUR"))
+    payload = json.loads(webhook_body(match, endpoint_id="ep_main"))
+    assert set(payload) == {"type", "timestamp", "data"}
+    assert payload["type"] == "notice.matched"
+    assert payload["timestamp"] == "2024-01-24T08:15:00Z"
+    data = payload["data"]
+    assert data["match_id"] == match.match_id
+    assert data["subscriber_id"] == "sub_acct_42"
+    assert data["subscriptions"] == [
+        {
+            "subscription_id": "s_glass",
+            "name": "Collecte des déchets — Gard",
+            "reasons": ["cpv 90500000", "département 30"],
+        }
+    ]
+    notice = data["notice"]
+    assert notice["notice_id"] == "eforms:a638ab6b-7005-48a9-a9c7-b91bfc6142f1"
+    assert notice["kind"] == "competition"
+    assert notice["title"].startswith("Prestations de collecte des colonnes de verre et de papier")
+    assert notice["buyer_name"] == "Communauté de Communes du Piémont Cévenol"
+    assert notice["cpv_main"] == "90511100"
+    assert notice["departments"] == ["30"]
+    assert notice["deadline"] == "2024-02-28T12:00:00+02:00"
+    assert notice["estimated_value"] == {"amount": "1250000", "currency": "EUR"}
+    assert notice["source_url"] == "https://ted.europa.eu/en/notice/-/detail/47522-2024"
+
+
+def test_body_is_compact_sorted_utf8_and_identical_on_retry(make_match: MatchFactory) -> None:
+    body = webhook_body(make_match(), endpoint_id="ep_main")
+    assert body == webhook_body(make_match(), endpoint_id="ep_main")
+    canonical = json.dumps(json.loads(body), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    assert body == canonical.encode("utf-8")
+    assert body.startswith(b'{"data":{"match_id":"m_')
+    assert "Cévenol".encode() in body  # UTF-8, not \u escapes
+
+
+def test_each_endpoint_gets_only_its_subscriptions(make_match: MatchFactory) -> None:
+    data = json.loads(webhook_body(make_match(), endpoint_id="ep_other"))["data"]
+    assert [s["subscription_id"] for s in data["subscriptions"]] == ["s_other_team"]
+
+
+def test_endpoint_without_subscription_is_refused(make_match: MatchFactory) -> None:
+    with pytest.raises(ValueError, match="no subscription delivering to webhook endpoint 'ep_unknown'"):
+        webhook_body(make_match(), endpoint_id="ep_unknown")
+
+
+def test_message_id_is_stable_per_match_and_endpoint() -> None:
+    expected = "msg_" + hashlib.sha256(b"m_abc\x1fep_main").hexdigest()[:32]
+    assert webhook_message_id("m_abc", "ep_main") == expected
+    assert webhook_message_id("m_abc", "ep_other") != expected
+    assert webhook_message_id("m_abd", "ep_main") != expected
