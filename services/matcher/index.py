@@ -332,7 +332,7 @@ def _keyword_any_keys(filters: SubscriptionFilters) -> tuple[str, ...] | None:
     if query is None or not query.any:
         return None
     # A phrase can only be present where its first token is.
-    return tuple(dict.fromkeys(phrase[0] for phrase in map(phrase_tokens, query.any[:1]) if phrase))
+    return tuple(dict.fromkeys(phrase[0] for phrase in map(phrase_tokens, query.any) if phrase))
 
 
 def _keyword_all_keys(filters: SubscriptionFilters) -> tuple[str, ...] | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from services.runtime.platform import Platform
+from services.runtime.processes import die_with_parent
 from services.runtime.sinks import MailSink, WebhookReceiver
 
 _log = logging.getLogger("tenderwatch")
@@ -86,6 +87,8 @@ def run_platform(var: Path, *, demo: bool, api_port: int) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    die_with_parent()  # when `make` or a terminal that started us goes away, stop cleanly too
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd narrates every SMTP command at INFO
     var = var.resolve()
     mail = MailSink(var / "mail")
     hooks = WebhookReceiver(var / "webhooks")

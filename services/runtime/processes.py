@@ -16,10 +16,14 @@ from typing import IO, Any
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    # Linux: the kernel sends SIGTERM to the child when its parent dies, even by SIGKILL.
+def die_with_parent() -> None:
+    """Linux: have the kernel send this process SIGTERM when its parent dies, even by SIGKILL."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _child_setup() -> None:  # pragma: no cover - runs in the child between fork and exec
+    die_with_parent()
     os.setpgrp()  # a Ctrl-C in the terminal reaches the supervisor only; it stops the children in order
 
 
@@ -43,7 +47,7 @@ def spawn(
             env=env,
             cwd=cwd,
             user=user,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_child_setup,
         )
     finally:
         if not isinstance(out, int):

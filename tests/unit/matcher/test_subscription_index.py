@@ -400,7 +400,7 @@ def _summary(hits: list[Hit]) -> set[tuple[str, tuple[str, ...]]]:
     return {(hit.subscription.subscription_id, hit.reasons) for hit in hits}
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example])
 @given(st.lists(_subscriptions(), min_size=15, max_size=40), st.lists(_notices(), min_size=2, max_size=5))
 def test_index_equals_brute_force(subscriptions: list[Subscription], notices: list[ClassifiedNotice]) -> None:
     index = SubscriptionIndex()
