@@ -209,7 +209,7 @@ def _cpv_reasons(filters: SubscriptionFilters, view: _NoticeView) -> list[str] |
         prefix = _cpv_prefix(code)
         for notice_code in view.cpv:
             if notice_code.startswith(prefix):
-                return [f"CPV {code}" if code == notice_code else f"CPV {code} (notice {notice_code})"]
+                return [f"CPV {code}" if code == notice_code else f"CPV {code} (avis {notice_code})"]
     return None
 
 
