@@ -20,7 +20,6 @@ import httpx
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from faststream.middlewares import AckPolicy
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas import (
@@ -113,26 +112,21 @@ class Api:
         self.runtime = Runtime(settings, service=SERVICE, migrations="services.api")
         self._relay: outbox.OutboxRelay | None = None
         self._ingest: httpx.AsyncClient | None = None
-        self.runtime.broker.subscriber(
-            Topic.NOTICES_CLASSIFIED.value,
-            group_id=self.runtime.group_id,
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            title="notices.classified",
+        self.runtime.consume(
+            Topic.NOTICES_CLASSIFIED,
+            self._on_classified,
             description="Kept as the read model behind GET /v1/notices/{notice_id}",
-        )(self._on_classified)
-        # Documented for the AsyncAPI document; the outbox relay publishes on these topics.
-        self.runtime.broker.publisher(
-            Topic.SUBSCRIPTIONS_CHANGES.value,
-            title="subscriptions.changes",
-            description="SubscriptionChange keyed by subscription_id (compacted); a tombstone deletes",
-            schema=SubscriptionChange,
         )
-        self.runtime.broker.publisher(
-            Topic.WEBHOOK_ENDPOINTS_CHANGES.value,
-            title="webhook-endpoints.changes",
-            description="WebhookEndpoint keyed by endpoint_id (compacted)",
+        # For the AsyncAPI document: the outbox relay publishes on these topics.
+        self.runtime.publisher(
+            Topic.SUBSCRIPTIONS_CHANGES,
+            schema=SubscriptionChange,
+            description="SubscriptionChange keyed by subscription_id (compacted); a tombstone deletes",
+        )
+        self.runtime.publisher(
+            Topic.WEBHOOK_ENDPOINTS_CHANGES,
             schema=WebhookEndpoint,
+            description="WebhookEndpoint keyed by endpoint_id (compacted)",
         )
         self.runtime.on_start(self._start)
         self.runtime.on_stop(self._stop)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from faststream.middlewares import AckPolicy
 from starlette.applications import Starlette
 
 from schemas import ClassifiedNotice, Notice, Topic
@@ -22,20 +21,10 @@ class ClassifierService:
     def __init__(self, settings: Settings, classifier: Classifier | None = None) -> None:
         self.runtime = Runtime(settings, service=SERVICE)
         self._classifier = classifier or Classifier.load()
-        broker = self.runtime.broker
-        self._classified = broker.publisher(
-            Topic.NOTICES_CLASSIFIED.value,
-            title="notices.classified",
-            description="Classified notices, keyed by notice_id",
-            schema=ClassifiedNotice,
+        self._classified = self.runtime.publisher(
+            Topic.NOTICES_CLASSIFIED, schema=ClassifiedNotice, description="Classified notices, keyed by notice_id"
         )
-        broker.subscriber(
-            Topic.NOTICES_RECEIVED.value,
-            group_id=self.runtime.group_id,
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            title="notices.received",
-        )(self._on_notice)
+        self.runtime.consume(Topic.NOTICES_RECEIVED, self._on_notice)
 
     async def _on_notice(self, notice: Notice) -> None:
         classified = self._classifier.classify(notice, now=datetime.now(UTC))

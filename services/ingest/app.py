@@ -12,7 +12,6 @@ import logging
 from dataclasses import dataclass
 
 from faststream.kafka.annotations import KafkaMessage
-from faststream.middlewares import AckPolicy
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -37,21 +36,14 @@ class Accepted:
 class Ingest:
     def __init__(self, settings: Settings) -> None:
         self.runtime = Runtime(settings, service=SERVICE, migrations="services.ingest")
-        broker = self.runtime.broker
-        self._notices = broker.publisher(
-            Topic.NOTICES_RECEIVED.value,
-            title="notices.received",
-            description="Canonical notices, keyed by notice_id",
-            schema=Notice,
+        self._notices = self.runtime.publisher(
+            Topic.NOTICES_RECEIVED, schema=Notice, description="Canonical notices, keyed by notice_id"
         )
-        broker.subscriber(
-            Topic.DOCUMENTS_RECEIVED.value,
-            group_id=self.runtime.group_id,
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            title="documents.received",
+        self.runtime.consume(
+            Topic.DOCUMENTS_RECEIVED,
+            self._on_document,
             description="Raw source documents (bytes as published), keyed by content hash",
-        )(self._on_document)
+        )
 
     async def _on_document(self, msg: KafkaMessage) -> None:
         # The raw bytes as published, whatever their content type: parsing is ingest's job, not the decoder's.

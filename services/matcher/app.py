@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faststream.kafka.annotations import KafkaMessage
-from faststream.middlewares import AckPolicy
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -38,28 +37,18 @@ class Matcher:
         self.index = SubscriptionIndex()
         self._caught_up = asyncio.Event()
         self._catch_up_targets: dict[int, int] = {}
-        broker = self.runtime.broker
-        self._alerts = broker.publisher(
-            Topic.ALERTS_MATCHED.value,
-            title="alerts.matched",
-            description="One match per subscriber and notice version, keyed by subscriber_id",
+        self._alerts = self.runtime.publisher(
+            Topic.ALERTS_MATCHED,
             schema=Match,
+            description="One match per subscriber and notice version, keyed by subscriber_id",
         )
-        broker.subscriber(
-            Topic.SUBSCRIPTIONS_CHANGES.value,
-            group_id=None,
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.ACK_FIRST,
-            title="subscriptions.changes",
+        self.runtime.consume(
+            Topic.SUBSCRIPTIONS_CHANGES,
+            self._on_change,
             description="SubscriptionChange keyed by subscription_id; an empty value (tombstone) deletes it",
-        )(self._on_change)
-        broker.subscriber(
-            Topic.NOTICES_CLASSIFIED.value,
-            group_id=self.runtime.group_id,
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            title="notices.classified",
-        )(self._on_notice)
+            every_instance=True,
+        )
+        self.runtime.consume(Topic.NOTICES_CLASSIFIED, self._on_notice)
         self.runtime.on_start(self._plan_catch_up)
 
     async def _plan_catch_up(self) -> None:

@@ -16,7 +16,6 @@ from typing import Literal
 
 import asyncpg
 import httpx
-from faststream.middlewares import AckPolicy
 from starlette.applications import Starlette
 
 from schemas import Channel, Delivery, DeliveryStatus, Match, Topic, WebhookEndpoint
@@ -42,27 +41,13 @@ class Notifier:
     def __init__(self, settings: Settings) -> None:
         self.runtime = Runtime(settings, service=SERVICE, migrations="services.notifier")
         self.settings = settings
-        broker = self.runtime.broker
-        self._delivered = broker.publisher(
-            Topic.ALERTS_DELIVERED.value,
-            title="alerts.delivered",
-            description="The final result of each delivery, keyed by subscriber_id",
+        self._delivered = self.runtime.publisher(
+            Topic.ALERTS_DELIVERED,
             schema=Delivery,
+            description="The final result of each delivery, keyed by subscriber_id",
         )
-        broker.subscriber(
-            Topic.ALERTS_MATCHED.value,
-            group_id=self.runtime.group_id,
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            title="alerts.matched",
-        )(self._on_match)
-        broker.subscriber(
-            Topic.WEBHOOK_ENDPOINTS_CHANGES.value,
-            group_id=f"{self.runtime.group_id}-endpoints",
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            title="webhook-endpoints.changes",
-        )(self._on_endpoint)
+        self.runtime.consume(Topic.ALERTS_MATCHED, self._on_match)
+        self.runtime.consume(Topic.WEBHOOK_ENDPOINTS_CHANGES, self._on_endpoint, group_suffix="-endpoints")
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(_CONCURRENCY)
         self._tasks: set[asyncio.Task[None]] = set()

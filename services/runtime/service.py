@@ -11,12 +11,15 @@ from typing import Any
 import asyncpg
 import uvicorn
 from faststream.kafka import KafkaBroker
+from faststream.middlewares import AckPolicy
 from faststream.specification import AsyncAPI
+from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from schemas import Topic
 from services.runtime.broker import ensure_topics, make_broker
 from services.runtime.db import apply_migrations, create_pool
 from services.runtime.dlq import DeadLetters
@@ -59,6 +62,34 @@ class Runtime:
         if self._pool is None:
             raise RuntimeError(f"{self.service}: the database pool is used before the service started")
         return self._pool
+
+    def publisher(self, topic: Topic, *, schema: type[BaseModel], description: str) -> Any:
+        """A publisher on one of the platform's topics, documented in the service's AsyncAPI document."""
+        return self.broker.publisher(topic.value, title=topic.value, description=description, schema=schema)
+
+    def consume(
+        self,
+        topic: Topic,
+        handler: Callable[..., Awaitable[None]],
+        *,
+        description: str | None = None,
+        group_suffix: str = "",
+        every_instance: bool = False,
+    ) -> None:
+        """Consume `topic` with `handler` from the earliest unread message.
+
+        By default the service's instances share the topic's partitions in one consumer group, offsets are
+        committed after the handler returns, and a failure seeks back (see DeadLetters). `every_instance`
+        gives each instance every message, with no group and no commits: for state every instance must hold.
+        """
+        self.broker.subscriber(
+            topic.value,
+            group_id=None if every_instance else self.group_id + group_suffix,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.ACK_FIRST if every_instance else AckPolicy.NACK_ON_ERROR,
+            title=topic.value,
+            description=description,
+        )(handler)
 
     def on_start(self, hook: Hook) -> Hook:
         """Run after the database is ready and before consuming starts."""
