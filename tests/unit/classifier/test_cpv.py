@@ -1,19 +1,17 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import pytest
 
 from services.classifier.cpv import CpvVocabulary, InvalidCpvCodeError, cpv_ancestors, cpv_check_digit, cpv_level
-
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "classifier"
+from services.classifier.data import data_file
 
 
 @pytest.fixture(scope="module")
 def published() -> dict[str, int]:
     """Every code of the official CPV 2008 list with the check digit it is published with."""
-    with (FIXTURES / "cpv_2008_fr.csv").open(encoding="utf-8", newline="") as handle:
+    with data_file("cpv_2008_fr.csv").open(encoding="utf-8", newline="") as handle:
         return {row["CODE"][:8]: int(row["CODE"][9]) for row in csv.DictReader(handle)}
 
 

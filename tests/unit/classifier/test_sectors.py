@@ -7,8 +7,6 @@ import pytest
 from services.classifier.cpv import CpvVocabulary
 from services.classifier.sectors import SectorTaxonomy
 
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "classifier"
-
 
 @pytest.fixture(scope="module")
 def taxonomy() -> SectorTaxonomy:
@@ -17,7 +15,7 @@ def taxonomy() -> SectorTaxonomy:
 
 @pytest.fixture(scope="module")
 def vocabulary() -> CpvVocabulary:
-    return CpvVocabulary.from_csv(FIXTURES / "cpv_2008_fr.csv")
+    return CpvVocabulary.load()
 
 
 def test_the_taxonomy_has_between_20_and_30_sectors_with_both_labels(taxonomy: SectorTaxonomy) -> None:

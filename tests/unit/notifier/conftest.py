@@ -1,4 +1,4 @@
-"""Matches built from a real French call for tenders (tests/fixtures/notifier/PROVENANCE.md)."""
+"""Matches built from a real French call for tenders (tests/fixtures/eforms/PROVENANCE.md)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ import pytest
 from schemas.alert import Match, MatchedSubscription, NoticeSummary, match_id_for
 from schemas.notice import NoticeKind
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "notifier"
-NOTICE_FILE = FIXTURES / "2024-OJS017-00047522.xml"
+NOTICE_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "eforms" / "ted" / "2024-OJS017-00047522.xml"
 
 SUBSCRIBER_ID = "sub_acct_42"
 RECIPIENT = "achats@example.fr"
