@@ -52,9 +52,9 @@ def auth(account: dict[str, Any]) -> dict[str, str]:
     return {"authorization": f"Bearer {account['api_key']}"}
 
 
-def matcher_has(running: RunningPlatform, count: int) -> bool:
+def matcher_count(running: RunningPlatform) -> int:
     stats = httpx.get(f"{running.platform.url('matcher')}/v1/index").json()
-    return bool(stats["ready"] and stats["subscriptions"] >= count)
+    return int(stats["subscriptions"]) if stats["ready"] else -1
 
 
 def read_topic(env: dict[str, str], topic: str, *, timeout: float = 8.0) -> list[Any]:
@@ -88,6 +88,7 @@ def client(running: RunningPlatform) -> httpx.Client:
 
 def test_a_real_french_notice_reaches_email_and_signed_webhook(running: RunningPlatform, client: httpx.Client) -> None:
     account = new_account(client, "Collecte")
+    before = matcher_count(running)
     endpoint = client.post(
         "/v1/webhook-endpoints", json={"url": f"{running.hooks.url}/hooks/collecte"}, headers=auth(account)
     )
@@ -104,7 +105,7 @@ def test_a_real_french_notice_reaches_email_and_signed_webhook(running: RunningP
         headers=auth(account),
     )
     assert subscription.status_code == 201, subscription.text
-    eventually(lambda: matcher_has(running, 1), what="the matcher to hold the subscription")
+    eventually(lambda: matcher_count(running) == before + 1, what="the matcher to hold the subscription")
 
     posted = client.post(
         "/v1/notices",
@@ -152,9 +153,16 @@ def test_a_real_french_notice_reaches_email_and_signed_webhook(running: RunningP
     time.sleep(2)
     assert sum("collecte@example.org" in m.recipients for m in running.mail.messages()) == 1
 
+    # Deleting the subscription reaches the matcher as a tombstone.
+    deleted = client.delete(f"/v1/subscriptions/{subscription.json()['id']}", headers=auth(account))
+    assert deleted.status_code == 204
+    assert client.get(f"/v1/subscriptions/{subscription.json()['id']}", headers=auth(account)).status_code == 404
+    eventually(lambda: matcher_count(running) == before, what="the matcher to forget the deleted subscription")
+
 
 def test_a_notice_that_matches_nothing_yields_no_alert(running: RunningPlatform, client: httpx.Client) -> None:
     account = new_account(client, "Corse")
+    before = matcher_count(running)
     response = client.post(
         "/v1/subscriptions",
         json={
@@ -165,7 +173,7 @@ def test_a_notice_that_matches_nothing_yields_no_alert(running: RunningPlatform,
         headers=auth(account),
     )
     assert response.status_code == 201, response.text
-    eventually(lambda: matcher_has(running, 2), what="the matcher to hold the subscription")
+    eventually(lambda: matcher_count(running) == before + 1, what="the matcher to hold the subscription")
     polish = TED / "2024-OJS044-00128154.xml"  # car leasing in Poland
     posted = client.post(
         "/v1/notices", content=polish.read_bytes(), headers={**auth(account), "content-type": "application/xml"}

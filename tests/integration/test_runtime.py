@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faststream.middlewares import AckPolicy
 
 from services.runtime.broker import create_topics, ensure_topics
@@ -19,16 +19,6 @@ from services.runtime.service import Runtime
 from services.runtime.settings import Settings
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def settings(stack_env: dict[str, str]) -> Settings:
-    return Settings(
-        kafka_bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"],
-        kafka_enable_idempotence=stack_env["KAFKA_ENABLE_IDEMPOTENCE"] == "true",
-        database_url=stack_env["DATABASE_URL"],
-        processing_attempts=3,
-    )
 
 
 async def _records(settings: Settings, topic: str, *, want: int, timeout: float = 20.0) -> list[Any]:
@@ -145,3 +135,31 @@ async def test_readiness_reports_each_dependency(settings: Settings) -> None:
         assert checks == {"consuming": "ok", "kafka": "ok", "database": "ok"}
     finally:
         await runtime.stop()
+
+
+async def test_stopping_finishes_the_message_in_hand_and_commits_its_offset(settings: Settings) -> None:
+    topic = f"test-stop-{uuid.uuid4().hex[:8]}"
+    await create_topics(settings, {topic: {}, f"{topic}.dlq": {}})
+    runtime = Runtime(settings, service="stop-test")
+    started, finished = asyncio.Event(), asyncio.Event()
+
+    async def slow(body: dict[str, Any]) -> None:
+        started.set()
+        await asyncio.sleep(1.5)
+        finished.set()
+
+    runtime.broker.subscriber(topic, group_id=f"g-{topic}", auto_offset_reset="earliest",
+                              ack_policy=AckPolicy.NACK_ON_ERROR)(slow)  # fmt: skip
+    await runtime.broker.start()
+    await runtime.broker.publish({"n": 1}, topic, partition=0)
+    await asyncio.wait_for(started.wait(), 30)
+    await runtime.broker.stop()  # what Runtime.stop does first, on SIGTERM
+    assert finished.is_set(), "stop returned before the message in hand was finished"
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=f"g-{topic}")
+    await consumer.start()
+    try:
+        committed = await consumer.committed(TopicPartition(topic, 0))
+    finally:
+        await consumer.stop()
+    assert committed == 1

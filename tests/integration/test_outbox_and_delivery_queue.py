@@ -1,0 +1,111 @@
+"""The API's outbox and the notifier's delivery queue on the real database and broker."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from schemas import Channel, Match, MatchedSubscription, NoticeKind, NoticeSummary, Topic, match_id_for
+from services.api import outbox
+from services.notifier import queue
+from services.notifier.outcome import Outcome
+from services.runtime.service import Runtime
+from services.runtime.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+async def _records_with_key(settings: Settings, topic: str, key: bytes, *, want: int) -> list[Any]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest")
+    await consumer.start()
+    found: list[Any] = []
+    try:
+        deadline = time.monotonic() + 20
+        while len(found) < want and time.monotonic() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                found.extend(r for r in batch if r.key == key)
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_outbox_publishes_committed_changes_in_order_and_never_rolled_back_ones(settings: Settings) -> None:
+    runtime = Runtime(settings, service="api", migrations="services.api")
+    await runtime.start()
+    try:
+        key = f"sub_outbox_{time.time_ns()}"
+        pool = runtime.pool
+        async with pool.acquire() as conn, conn.transaction():
+            await outbox.add(conn, topic=Topic.SUBSCRIPTIONS_CHANGES.value, key=key, value=b'{"v": 1}')
+        with pytest.raises(RuntimeError):
+            async with pool.acquire() as conn, conn.transaction():
+                await outbox.add(conn, topic=Topic.SUBSCRIPTIONS_CHANGES.value, key=key, value=b'{"v": "rolled back"}')
+                raise RuntimeError("the request failed after writing")
+        async with pool.acquire() as conn, conn.transaction():
+            await outbox.add(conn, topic=Topic.SUBSCRIPTIONS_CHANGES.value, key=key, value=None)
+
+        relay = outbox.OutboxRelay(pool, runtime.broker)
+        while await relay.relay_once():
+            pass
+        assert await pool.fetchval("SELECT count(*) FROM outbox WHERE key = $1 AND published_at IS NULL", key) == 0
+        records = await _records_with_key(settings, Topic.SUBSCRIPTIONS_CHANGES.value, key.encode(), want=2)
+    finally:
+        await runtime.stop()
+    assert [r.value for r in records] == [b'{"v": 1}', None]  # the deletion is a real tombstone
+
+
+def _match(subscriber: str, notice_id: str) -> Match:
+    summary = NoticeSummary(
+        notice_id=notice_id, version="01", kind=NoticeKind.COMPETITION, title="Voirie", language="fr",
+        buyer_name="Ville de Toulouse",
+    )  # fmt: skip
+    return Match(
+        match_id=match_id_for(subscriber, notice_id, "01"),
+        subscriber_id=subscriber,
+        notice=summary,
+        subscriptions=[
+            MatchedSubscription(subscription_id="s1", name="a", reasons=["x"], email="Ops@Example.org"),
+            MatchedSubscription(
+                subscription_id="s2", name="b", reasons=["y"], email="ops@example.org", webhook_endpoint_id="we_1"
+            ),
+        ],
+        matched_at=datetime.now(UTC),
+    )
+
+
+async def test_a_redelivered_match_is_queued_once_per_target_and_settles_once(settings: Settings) -> None:
+    runtime = Runtime(settings, service="notifier", migrations="services.notifier")
+    await runtime.start()
+    try:
+        pool: asyncpg.Pool = runtime.pool
+        match = _match(f"acc_{time.time_ns()}", f"test:{time.time_ns()}")
+        async with pool.acquire() as conn, conn.transaction():
+            assert await queue.record(conn, match) == 2  # one email (both subscriptions share it), one webhook
+        async with pool.acquire() as conn, conn.transaction():
+            assert await queue.record(conn, match) == 0  # the same Kafka message again
+        rows = await pool.fetch(
+            "SELECT channel, target, status FROM deliveries WHERE match_id = $1 ORDER BY channel", match.match_id
+        )
+        assert [(r["channel"], r["target"], r["status"]) for r in rows] == [
+            ("email", "ops@example.org", "pending"),
+            ("webhook", "we_1", "pending"),
+        ]
+        claimed = [d for d in await queue.claim_due(pool, limit=1000) if d.match.match_id == match.match_id]
+        assert {d.channel for d in claimed} == {Channel.EMAIL, Channel.WEBHOOK}
+        email = next(d for d in claimed if d.channel is Channel.EMAIL)
+        webhook = next(d for d in claimed if d.channel is Channel.WEBHOOK)
+        assert await queue.settle(pool, email, Outcome.sent("250 ok")) == "sent"
+        assert await queue.settle(pool, webhook, Outcome.retry("HTTP 503")) == "retrying"
+        again = [d for d in await queue.claim_due(pool, limit=1000) if d.match.match_id == match.match_id]
+        assert again == []  # sent is final; the retry waits for its backoff
+        attempts = await pool.fetch(
+            "SELECT outcome, detail FROM delivery_attempts WHERE delivery_id = $1", webhook.delivery_id
+        )
+        assert [(a["outcome"], a["detail"]) for a in attempts] == [("retry", "HTTP 503")]
+    finally:
+        await runtime.stop()
