@@ -50,6 +50,7 @@ class Matcher:
         )
         self.runtime.consume(Topic.NOTICES_CLASSIFIED, self._on_notice)
         self.runtime.on_start(self._plan_catch_up)
+        self.runtime.add_readiness_check("subscription index", self._caught_up.is_set)
 
     async def _plan_catch_up(self) -> None:
         """Note where `subscriptions.changes` ends now: the index is ready when it has read that far."""

@@ -51,6 +51,7 @@ class Runtime:
         self._pool: asyncpg.Pool | None = None
         self._on_start: list[Hook] = []
         self._on_stop: list[Hook] = []
+        self._checks: dict[str, Callable[[], bool]] = {}
         self.started = False
 
     @property
@@ -95,6 +96,10 @@ class Runtime:
         """Run after the database is ready and before consuming starts."""
         self._on_start.append(hook)
         return hook
+
+    def add_readiness_check(self, name: str, check: Callable[[], bool]) -> None:
+        """A service-specific condition `/ready` waits for, besides the broker and the database."""
+        self._checks[name] = check
 
     def on_stop(self, hook: Hook) -> Hook:
         """Run after consuming stopped, before the database closes."""
@@ -141,6 +146,8 @@ class Runtime:
                 checks["database"] = "ok"
             except Exception as exc:
                 checks["database"] = f"unavailable: {type(exc).__name__}"
+        for name, check in self._checks.items():
+            checks[name] = "ok" if check() else "not yet"
         return checks
 
     @asynccontextmanager
