@@ -57,10 +57,9 @@ class Ingest:
 
     async def accept(self, body: bytes, *, content_type: str | None, filename: str | None, origin: str) -> Accepted:
         """Parse, store and publish one document. Raises DocumentError for a document we cannot read."""
-        limit = self.runtime.settings.max_document_bytes
-        if len(body) > limit:
-            raise DocumentError("too-large", f"the document has {len(body)} bytes; the limit is {limit} bytes")
-        notice = parse_document(body, content_type=content_type, filename=filename)
+        notice = parse_document(
+            body, content_type=content_type, filename=filename, max_bytes=self.runtime.settings.max_document_bytes
+        )
         digest = hashlib.sha256(body).hexdigest()
         async with self.runtime.pool.acquire() as conn, conn.transaction():
             await conn.execute(

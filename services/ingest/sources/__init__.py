@@ -33,14 +33,22 @@ _XML_FORMATS: tuple[_XmlFormat, ...] = (
 _UTF8_BOM = b"\xef\xbb\xbf"
 
 
-def parse_document(data: bytes, *, content_type: str | None = None, filename: str | None = None) -> Notice:
+def parse_document(
+    data: bytes,
+    *,
+    content_type: str | None = None,
+    filename: str | None = None,
+    max_bytes: int = MAX_DOCUMENT_BYTES,
+) -> Notice:
     """Detect the format of a source document and parse it into a canonical notice.
 
     The content decides the format; `content_type` and `filename` are hints, used to report a broken document
     as malformed XML rather than as an unknown format. Raises DocumentError.
     """
+    if len(data) > max_bytes:
+        raise DocumentError("too-large", f"the document is {len(data)} bytes, over the limit of {max_bytes} bytes")
     if _looks_like_xml(data, content_type, filename):
-        root = parse_xml(data)
+        root = parse_xml(data, max_bytes=max_bytes)
         for xml_format in _XML_FORMATS:
             if xml_format.recognises(root):
                 return xml_format.parse(root)

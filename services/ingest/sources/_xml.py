@@ -25,15 +25,15 @@ def _new_parser() -> etree.XMLParser:
     )
 
 
-def parse_xml(data: bytes) -> etree._Element:
+def parse_xml(data: bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> etree._Element:
     """Parse an untrusted XML document and return its root element.
 
     Raises DocumentError with reason `too-large`, `malformed-xml` or `doctype-forbidden`.
     """
-    if len(data) > MAX_DOCUMENT_BYTES:
+    if len(data) > max_bytes:
         raise DocumentError(
             "too-large",
-            f"the document is {len(data)} bytes, over the limit of {MAX_DOCUMENT_BYTES} bytes; "
+            f"the document is {len(data)} bytes, over the limit of {max_bytes} bytes; "
             "split it into one notice per document",
         )
     # No procurement format needs a DTD, and a DTD is the vehicle of XXE and entity-expansion attacks: refuse it
