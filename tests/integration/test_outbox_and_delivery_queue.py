@@ -10,10 +10,11 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from schemas import Channel, Match, MatchedSubscription, NoticeKind, NoticeSummary, Topic, match_id_for
+from schemas import Channel, Match, MatchedSubscription, NoticeKind, NoticeSummary, match_id_for
 from services.api import outbox
 from services.notifier import queue
 from services.notifier.outcome import Outcome
+from services.runtime.broker import create_topics
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
 
@@ -39,21 +40,23 @@ async def test_outbox_publishes_committed_changes_in_order_and_never_rolled_back
     await runtime.start()
     try:
         key = f"sub_outbox_{time.time_ns()}"
+        topic = f"test-outbox-{time.time_ns()}"  # not the real topic: a running matcher would read it
+        await create_topics(settings, {topic: {}})
         pool = runtime.pool
         async with pool.acquire() as conn, conn.transaction():
-            await outbox.add(conn, topic=Topic.SUBSCRIPTIONS_CHANGES.value, key=key, value=b'{"v": 1}')
+            await outbox.add(conn, topic=topic, key=key, value=b'{"v": 1}')
         with pytest.raises(RuntimeError):
             async with pool.acquire() as conn, conn.transaction():
-                await outbox.add(conn, topic=Topic.SUBSCRIPTIONS_CHANGES.value, key=key, value=b'{"v": "rolled back"}')
+                await outbox.add(conn, topic=topic, key=key, value=b'{"v": "rolled back"}')
                 raise RuntimeError("the request failed after writing")
         async with pool.acquire() as conn, conn.transaction():
-            await outbox.add(conn, topic=Topic.SUBSCRIPTIONS_CHANGES.value, key=key, value=None)
+            await outbox.add(conn, topic=topic, key=key, value=None)
 
         relay = outbox.OutboxRelay(pool, runtime.broker)
         while await relay.relay_once():
             pass
         assert await pool.fetchval("SELECT count(*) FROM outbox WHERE key = $1 AND published_at IS NULL", key) == 0
-        records = await _records_with_key(settings, Topic.SUBSCRIPTIONS_CHANGES.value, key.encode(), want=2)
+        records = await _records_with_key(settings, topic, key.encode(), want=2)
     finally:
         await runtime.stop()
     assert [r.value for r in records] == [b'{"v": 1}', None]  # the deletion is a real tombstone
