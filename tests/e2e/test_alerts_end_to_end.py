@@ -15,7 +15,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from schemas import Match, Topic
+from schemas import Delivery, Match, Topic
 from services.ingest.sources import parse_document
 from services.notifier.webhooks.signing import verify
 from tests.e2e.conftest import RunningPlatform
@@ -139,6 +139,15 @@ def test_a_real_french_notice_reaches_email_and_signed_webhook(running: RunningP
     payload = json.loads(request.body)
     assert payload["data"]["notice"]["notice_id"] == notice_id
     assert payload["data"]["notice"]["title"].startswith(PIEMONT_TITLE)
+
+    def delivered() -> set[tuple[str, str]] | None:
+        events = [
+            Delivery.model_validate_json(r.value) for r in read_topic(running.platform.env, Topic.ALERTS_DELIVERED)
+        ]
+        mine = {(e.channel.value, e.status.value) for e in events if e.notice_id == notice_id}
+        return mine if len(mine) >= 2 else None
+
+    assert eventually(delivered, what="both deliveries on alerts.delivered") == {("email", "sent"), ("webhook", "sent")}
 
     notice = client.get(f"/v1/notices/{notice_id}", headers=auth(account))
     assert notice.status_code == 200, notice.text
