@@ -26,7 +26,11 @@ _REGIONS = ["11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "9
 
 def notices() -> list[ClassifiedNotice]:
     classifier = Classifier.load()
-    return [classifier.classify(parse_document(p.read_bytes()), now=_NOW) for p in sorted(FIXTURES.rglob("*.xml"))]
+    return [
+        classifier.classify(notice, now=_NOW)
+        for path in sorted(FIXTURES.rglob("*.xml"))
+        for notice in parse_document(path.read_bytes())
+    ]
 
 
 def subscriptions(count: int, cpv_pool: list[str], seed: int = 7) -> list[Subscription]:

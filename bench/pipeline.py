@@ -33,7 +33,7 @@ def run() -> list[Row]:
         return len(docs)
 
     classifier = Classifier.load()
-    notices = [parse_document(d) for d in docs]
+    notices = [notice for d in docs for notice in parse_document(d)]
 
     def classify() -> int:
         for notice in notices:

@@ -336,12 +336,10 @@ class Api:
                 raise HTTPException(503, "the ingest service is unavailable; retry in a moment") from None
             payload = answer.json()
             if answer.status_code == 202:
-                return JSONResponse(
-                    {"notice_id": payload["notice_id"], "version": payload["version"],
-                     "duplicate": payload["duplicate"]},
-                    status_code=202,
-                    headers={"Location": f"/v1/notices/{quote(payload['notice_id'], safe=':')}"},
-                )  # fmt: skip
+                headers = {}
+                if "notice_id" in payload:
+                    headers["Location"] = f"/v1/notices/{quote(payload['notice_id'], safe=':')}"
+                return JSONResponse(payload, status_code=202, headers=headers)
             if answer.status_code in (413, 422):
                 raise HTTPException(answer.status_code, f"{payload['error']}: {payload['detail']}")
             raise HTTPException(502, f"the ingest service answered {answer.status_code}")

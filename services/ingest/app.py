@@ -29,8 +29,18 @@ SERVICE = "ingest"
 
 @dataclass(frozen=True)
 class Accepted:
+    """One notice of an accepted document; `duplicate` when that version was published before."""
+
     notice: Notice
     duplicate: bool
+
+    def summary(self) -> dict[str, str | bool]:
+        return {
+            "notice_id": self.notice.notice_id,
+            "version": self.notice.version,
+            "kind": self.notice.kind.value,
+            "duplicate": self.duplicate,
+        }
 
 
 class Ingest:
@@ -55,37 +65,47 @@ class Ingest:
             origin=headers.get(DOCUMENT_HEADERS.ORIGIN, "topic"),
         )
 
-    async def accept(self, body: bytes, *, content_type: str | None, filename: str | None, origin: str) -> Accepted:
-        """Parse, store and publish one document. Raises DocumentError for a document we cannot read."""
-        notice = parse_document(
+    async def accept(
+        self, body: bytes, *, content_type: str | None, filename: str | None, origin: str
+    ) -> list[Accepted]:
+        """Parse, store and publish one document's notices. Raises DocumentError for a document we cannot read."""
+        notices = parse_document(
             body, content_type=content_type, filename=filename, max_bytes=self.runtime.settings.max_document_bytes
         )
         digest = hashlib.sha256(body).hexdigest()
+        accepted: list[Accepted] = []
         async with self.runtime.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 """INSERT INTO raw_documents
-                   (sha256, notice_id, version, source, origin, filename, content_type, size_bytes, body)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (sha256) DO NOTHING""",
-                digest, notice.notice_id, notice.version, notice.source, origin, filename, content_type,
-                len(body), body,
+                   (sha256, source, origin, filename, content_type, size_bytes, notices, body)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (sha256) DO NOTHING""",
+                digest, notices[0].source, origin, filename, content_type, len(body), len(notices), body,
             )  # fmt: skip
-            first = await conn.fetchval(
-                """INSERT INTO published_notices (notice_id, version, sha256) VALUES ($1, $2, $3)
-                   ON CONFLICT DO NOTHING RETURNING true""",
-                notice.notice_id,
-                notice.version,
-                digest,
-            )
-            if first:
-                # Published inside the transaction: if the broker fails, the dedupe key is rolled back and the
-                # document can be received again; a crash after the send may publish twice, which downstream
-                # idempotency (match ids, delivery keys) absorbs.
-                await self._notices.publish(notice, key=notice.notice_id.encode())
+            for notice in notices:
+                first = await conn.fetchval(
+                    """INSERT INTO published_notices (notice_id, version, sha256) VALUES ($1, $2, $3)
+                       ON CONFLICT DO NOTHING RETURNING true""",
+                    notice.notice_id,
+                    notice.version,
+                    digest,
+                )
+                if first:
+                    # Published inside the transaction: if the broker fails, the dedupe keys are rolled back and
+                    # the document can be received again; a crash after the send may publish twice, which
+                    # downstream idempotency (match ids, delivery keys) absorbs.
+                    await self._notices.publish(notice, key=notice.notice_id.encode())
+                accepted.append(Accepted(notice=notice, duplicate=not first))
         _log.info(
-            "accepted notice" if first else "duplicate notice, not published again",
-            extra={"notice_id": notice.notice_id, "version": notice.version, "origin": origin},
+            "accepted document",
+            extra={
+                "sha256": digest,
+                "origin": origin,
+                "notices": len(accepted),
+                "new": sum(not a.duplicate for a in accepted),
+                "notice_ids": ",".join(a.notice.notice_id for a in accepted[:20]),
+            },
         )
-        return Accepted(notice=notice, duplicate=not first)
+        return accepted
 
     async def _http_document(self, request: Request) -> JSONResponse:
         limit = self.runtime.settings.max_document_bytes
@@ -110,13 +130,10 @@ class Ingest:
                 data, error=exc, topic=Topic.DOCUMENTS_RECEIVED.value, partition=None, offset=None, attempts=1
             )
             return _problem(422, exc.reason, str(exc))
+        if len(accepted) == 1:
+            return JSONResponse(accepted[0].summary(), status_code=202)
         return JSONResponse(
-            {
-                "notice_id": accepted.notice.notice_id,
-                "version": accepted.notice.version,
-                "kind": accepted.notice.kind.value,
-                "duplicate": accepted.duplicate,
-            },
+            {"notice_ids": [a.notice.notice_id for a in accepted], "notices": [a.summary() for a in accepted]},
             status_code=202,
         )
 

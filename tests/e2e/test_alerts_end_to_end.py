@@ -251,7 +251,8 @@ def test_a_malformed_file_import_is_dead_lettered_and_the_pipeline_keeps_working
     assert headers["tw-service"] == "ingest"
     assert headers["tw-filename"] == "broken-notice.xml"
 
-    good_id = parse_document(good.read_bytes()).notice_id
+    [good_notice] = parse_document(good.read_bytes())
+    good_id = good_notice.notice_id
     account = new_account(client, "Reader")
     eventually(
         lambda: client.get(f"/v1/notices/{good_id}", headers=auth(account)).status_code == 200,

@@ -1,17 +1,15 @@
 -- Every document ingest accepted, as received: the source of truth to re-parse when a parser improves.
 CREATE TABLE raw_documents (
     sha256        text        PRIMARY KEY,
-    notice_id     text        NOT NULL,
-    version       text        NOT NULL,
     source        text        NOT NULL,
     origin        text        NOT NULL,
     filename      text,
     content_type  text,
     size_bytes    integer     NOT NULL,
+    notices       integer     NOT NULL,
     body          bytea       NOT NULL,
     received_at   timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX raw_documents_notice ON raw_documents (notice_id);
 
 -- Dedupe key: one notice version is published once, whatever the number of times it is received.
 CREATE TABLE published_notices (
@@ -21,3 +19,4 @@ CREATE TABLE published_notices (
     published_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (notice_id, version)
 );
+CREATE INDEX published_notices_document ON published_notices (sha256);

@@ -1,9 +1,16 @@
-"""Source documents (eForms XML, ...) turned into canonical notices. Pure: no I/O beyond bundled data files."""
+"""Source documents turned into canonical notices. Pure: no I/O beyond bundled data files.
+
+One document may hold several notices (an OCDS package, a buyer's purchase plan): `parse_document` returns
+them all. The content decides the format; the content type and file name only break ties and name the
+family (XML, JSON, CSV) of a document too broken to recognise.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from lxml import etree
 
@@ -12,21 +19,32 @@ from services.ingest.sources._errors import DocumentError
 from services.ingest.sources._xml import MAX_DOCUMENT_BYTES, parse_xml
 from services.ingest.sources.eforms import is_eforms, parse_eforms
 
-__all__ = ["MAX_DOCUMENT_BYTES", "DocumentError", "parse_document"]
+__all__ = ["MAX_DOCUMENT_BYTES", "DocumentError", "accepted_formats", "parse_document"]
 
 
 class _XmlFormat(NamedTuple):
     name: str
     recognises: Callable[[etree._Element], bool]
-    parse: Callable[[etree._Element], Notice]
+    parse: Callable[[etree._Element], list[Notice]]
 
 
-# Every XML format, recognised from its root element; the first that recognises a document parses it.
+class _JsonFormat(NamedTuple):
+    name: str
+    recognises: Callable[[Any], bool]
+    parse: Callable[[Any], list[Notice]]
+
+
+# Every format, recognised from its content; the first that recognises a document parses it.
 _XML_FORMATS: tuple[_XmlFormat, ...] = (
     _XmlFormat(
         "eForms UBL notice (root namespace urn:oasis:names:specification:ubl:schema:xsd:*Notice-2)",
         is_eforms,
-        parse_eforms,
+        lambda root: [parse_eforms(root)],
+    ),
+)
+_JSON_FORMATS: tuple[_JsonFormat, ...] = (
+    _JsonFormat(
+        "canonical notice (tenderwatch JSON, schema_version 1)", lambda v: _is_canonical(v), lambda v: [_canonical(v)]
     ),
 )
 
@@ -39,34 +57,83 @@ def parse_document(
     content_type: str | None = None,
     filename: str | None = None,
     max_bytes: int = MAX_DOCUMENT_BYTES,
-) -> Notice:
-    """Detect the format of a source document and parse it into a canonical notice.
+) -> list[Notice]:
+    """Detect the format of a source document and parse it into canonical notices (one or more).
 
-    The content decides the format; `content_type` and `filename` are hints, used to report a broken document
-    as malformed XML rather than as an unknown format. Raises DocumentError.
+    Notices whose source gives no revision get a content hash as `version`, so that the same content is
+    always the same version and a changed one a new version. Raises DocumentError.
     """
     if len(data) > max_bytes:
         raise DocumentError("too-large", f"the document is {len(data)} bytes, over the limit of {max_bytes} bytes")
-    if _looks_like_xml(data, content_type, filename):
-        root = parse_xml(data, max_bytes=max_bytes)
-        for xml_format in _XML_FORMATS:
-            if xml_format.recognises(root):
-                return xml_format.parse(root)
-        raise DocumentError(
-            "unknown-format",
-            f"the XML root element {root.tag} is not a known notice format; accepted: {_accepted_formats()}",
-        )
-    raise DocumentError("unknown-format", f"the document is not XML; accepted: {_accepted_formats()}")
+    family = _family(data, content_type, filename)
+    if family == "xml":
+        notices = _parse_xml(data, max_bytes)
+    elif family == "json":
+        notices = _parse_json(data)
+    else:
+        raise DocumentError("unknown-format", f"the document is neither XML nor JSON; accepted: {accepted_formats()}")
+    if not notices:
+        raise DocumentError("empty-document", "the document holds no notice")
+    return [_with_version(notice) for notice in notices]
 
 
-def _looks_like_xml(data: bytes, content_type: str | None, filename: str | None) -> bool:
-    start = data.removeprefix(_UTF8_BOM).lstrip()
-    return (
-        start.startswith(b"<")
-        or (content_type is not None and "xml" in content_type.lower())
-        or (filename is not None and filename.lower().endswith(".xml"))
+def accepted_formats() -> str:
+    return "; ".join([*(f.name for f in _XML_FORMATS), *(f.name for f in _JSON_FORMATS)])
+
+
+def _family(data: bytes, content_type: str | None, filename: str | None) -> str | None:
+    start = data.removeprefix(_UTF8_BOM).lstrip()[:1]
+    media = (content_type or "").split(";")[0].strip().lower()
+    name = (filename or "").lower()
+    if start == b"<" or media.endswith("xml") or name.endswith(".xml"):
+        return "xml"
+    if start in (b"{", b"[") or media.endswith("json") or name.endswith(".json"):
+        return "json"
+    return None
+
+
+def _parse_xml(data: bytes, max_bytes: int) -> list[Notice]:
+    root = parse_xml(data, max_bytes=max_bytes)
+    for xml_format in _XML_FORMATS:
+        if xml_format.recognises(root):
+            return xml_format.parse(root)
+    raise DocumentError(
+        "unknown-format",
+        f"the XML root element {root.tag} is not a known notice format; accepted: {accepted_formats()}",
     )
 
 
-def _accepted_formats() -> str:
-    return "; ".join(xml_format.name for xml_format in _XML_FORMATS)
+def _parse_json(data: bytes) -> list[Notice]:
+    try:
+        value = json.loads(data.removeprefix(_UTF8_BOM))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise DocumentError("malformed-json", f"the document is not valid JSON{where}: {exc}") from None
+    for json_format in _JSON_FORMATS:
+        if json_format.recognises(value):
+            return json_format.parse(value)
+    raise DocumentError(
+        "unknown-format", f"the JSON document is not a known notice format; accepted: {accepted_formats()}"
+    )
+
+
+def _is_canonical(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("schema_version") == 1 and "notice_id" in value and "buyer" in value
+
+
+def _canonical(value: dict[str, Any]) -> Notice:
+    from pydantic import ValidationError
+
+    try:
+        return Notice.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise DocumentError("invalid-value", f"canonical notice: {where}: {first['msg']}") from None
+
+
+def _with_version(notice: Notice) -> Notice:
+    if notice.version:
+        return notice
+    digest = hashlib.sha256(notice.model_dump_json(exclude={"version"}).encode()).hexdigest()
+    return notice.model_copy(update={"version": f"h{digest[:16]}"})

@@ -6,12 +6,16 @@ from typing import Literal
 
 DocumentErrorReason = Literal[
     "malformed-xml",
+    "malformed-json",
+    "malformed-csv",
     "doctype-forbidden",
     "too-large",
     "unknown-format",
     "unsupported-notice",
     "missing-field",
     "invalid-value",
+    "invalid-lines",  # a tabular document with bad lines: the message lists each with its number
+    "empty-document",
 ]
 
 

@@ -20,7 +20,8 @@ def read(name: str) -> bytes:
 
 
 def parse(name: str) -> Notice:
-    return parse_document(read(name), filename=name)
+    [notice] = parse_document(read(name), filename=name)
+    return notice
 
 
 def test_the_fixture_set_is_complete() -> None:
@@ -30,7 +31,7 @@ def test_the_fixture_set_is_complete() -> None:
 
 @pytest.mark.parametrize("path", ALL_NOTICES, ids=lambda path: path.name)
 def test_every_notice_parses_into_a_consistent_canonical_notice(path: Path) -> None:
-    notice = parse_document(path.read_bytes())
+    [notice] = parse_document(path.read_bytes())
 
     assert notice.source == "eforms"
     assert UUID.match(notice.source_id)
@@ -215,7 +216,9 @@ def test_notice_id_is_stable_across_versions() -> None:
     notice = parse("2024-OJS065-00191534.xml")
     assert (notice.notice_id, notice.version) == ("eforms:f80d83c5-f453-474d-b11b-c62bec947312", "02")
 
-    resubmitted = parse_document(read("2024-OJS065-00191534.xml").replace(b"<cbc:VersionID>02<", b"<cbc:VersionID>03<"))
+    [resubmitted] = parse_document(
+        read("2024-OJS065-00191534.xml").replace(b"<cbc:VersionID>02<", b"<cbc:VersionID>03<")
+    )
     assert (resubmitted.notice_id, resubmitted.version) == (notice.notice_id, "03")
 
 
@@ -262,7 +265,7 @@ def test_text_missing_in_the_notice_language_falls_back_to_the_first() -> None:
     document = read("2024-OJS065-00191534.xml").replace(
         b'<cbc:NoticeLanguageCode listName="language">FRA<', b'<cbc:NoticeLanguageCode listName="language">SWE<'
     )
-    notice = parse_document(document)
+    [notice] = parse_document(document)
     assert notice.language == "nl"
     assert notice.title.startswith("OPENBARE PROCEDURE VOOR HET SCHOONMAKEN VAN DE FITT-WONINGEN")
     # The rest of the notice follows the language of the title that was chosen.

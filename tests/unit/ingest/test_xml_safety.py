@@ -121,11 +121,24 @@ def test_xml_without_namespace_is_unknown() -> None:
     assert "root element AVIS" in caught.value.message
 
 
-def test_non_xml_is_unknown() -> None:
+def test_unknown_json_is_unknown_format() -> None:
     with pytest.raises(DocumentError) as caught:
-        parse_document(b'{"releases": []}', content_type="application/json", filename="package.json")
+        parse_document(b'{"hello": "world"}', content_type="application/json", filename="thing.json")
     assert caught.value.reason == "unknown-format"
-    assert caught.value.message.startswith("the document is not XML; accepted: eForms UBL notice")
+    assert caught.value.message.startswith("the JSON document is not a known notice format; accepted: eForms UBL")
+
+
+def test_neither_xml_nor_json_is_unknown_format() -> None:
+    with pytest.raises(DocumentError) as caught:
+        parse_document(b"hello", content_type="text/plain")
+    assert caught.value.reason == "unknown-format"
+
+
+def test_malformed_json_names_the_line() -> None:
+    with pytest.raises(DocumentError) as caught:
+        parse_document(b'{"a":\n  nope}', content_type="application/json")
+    assert caught.value.reason == "malformed-json"
+    assert "line 2" in caught.value.message
 
 
 def test_document_error_is_a_value_error_with_reason_in_its_text() -> None:
@@ -136,4 +149,4 @@ def test_document_error_is_a_value_error_with_reason_in_its_text() -> None:
 
 def test_byte_order_mark_is_accepted() -> None:
     notice = (FIXTURES / "sdk-examples" / "cn_24_open.xml").read_bytes()
-    assert parse_document(b"\xef\xbb\xbf" + notice).source_id == "c4c415ee-ac08-4465-8fa6-57568cf69462"
+    assert parse_document(b"\xef\xbb\xbf" + notice)[0].source_id == "c4c415ee-ac08-4465-8fa6-57568cf69462"
