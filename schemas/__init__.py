@@ -20,6 +20,7 @@ from schemas.notice import (
     Notice,
     NoticeFlags,
     NoticeKind,
+    NoticeText,
     Place,
 )
 from schemas.subscription import (
@@ -54,6 +55,7 @@ __all__ = [
     "NoticeFlags",
     "NoticeKind",
     "NoticeSummary",
+    "NoticeText",
     "Place",
     "Subscription",
     "SubscriptionChange",

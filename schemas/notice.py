@@ -63,6 +63,13 @@ class Place(_Model):
     description: str | None = None
 
 
+class NoticeText(_Model):
+    """A notice's title and description in one language."""
+
+    title: str
+    description: str | None = None
+
+
 class Lot(_Model):
     lot_id: str
     title: str | None = None
@@ -99,6 +106,9 @@ class Notice(_Model):
     title: str
     description: str | None = None
     language: str = Field(description="ISO 639-1 code of the text chosen for title and description")
+    translations: dict[str, NoticeText] = Field(
+        default_factory=dict, description="title and description in the notice's other languages, by ISO 639-1 code"
+    )
     buyer: Buyer
     contract_nature: ContractNature | None = None
     procedure: str | None = Field(default=None, description="procedure type code, e.g. 'open'")
