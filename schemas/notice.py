@@ -40,6 +40,7 @@ class Address(_Model):
     city: str | None = None
     postal_code: str | None = None
     nuts: str | None = Field(default=None, description="NUTS code as published (any level)")
+    department: str | None = Field(default=None, description="French department code as published, e.g. '5', '2A'")
     country: str | None = Field(default=None, description="country code as published (alpha-2 or alpha-3)")
 
 
@@ -57,6 +58,7 @@ class Place(_Model):
     """A place of performance."""
 
     nuts: str | None = None
+    department: str | None = Field(default=None, description="French department code as published, e.g. '5', '2A'")
     postal_code: str | None = None
     city: str | None = None
     country: str | None = None
@@ -122,6 +124,9 @@ class Notice(_Model):
     lots: list[Lot] = Field(default_factory=list)
     flags: NoticeFlags = Field(default_factory=NoticeFlags)
     links: list[str] = Field(default_factory=list)
+    descriptors: list[str] = Field(
+        default_factory=list, description="the source's own subject codes, e.g. BOAMP '274:Prestations de services'"
+    )
 
     def all_cpv(self) -> list[str]:
         """Every CPV code of the notice and its lots, main code first, without repeats."""

@@ -80,12 +80,14 @@ class Classifier:
         location = Location()
         for place in places:
             location = location | self.geography.locate(
-                nuts=place.nuts, postal_code=place.postal_code, country=place.country
+                nuts=place.nuts, postal_code=place.postal_code, country=place.country, department=place.department
             )
         return location
 
     def _address_location(self, address: Address) -> Location:
-        return self.geography.locate(nuts=address.nuts, postal_code=address.postal_code, country=address.country)
+        return self.geography.locate(
+            nuts=address.nuts, postal_code=address.postal_code, country=address.country, department=address.department
+        )
 
 
 def _estimated_value(notice: Notice) -> Money | None:

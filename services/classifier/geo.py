@@ -166,10 +166,27 @@ class Geography:
         department = self.postal_code_department(postal_code)
         return self._location([department] if department else [], "FR" if department else None)
 
-    def locate(self, *, nuts: str | None, postal_code: str | None, country: str | None) -> Location:
-        """Where an address or a place is: from its NUTS code, else its postal code, else its country alone."""
+    def locate_department(self, raw: str | None) -> Location:
+        """A French department code as sources write it ('5', '05', '2a', '974') -> that department."""
+        code = (raw or "").strip().upper()
+        if len(code) == 1 and code.isdigit():
+            code = "0" + code
+        if code not in self._departments:
+            return Location()
+        return self._location([code], "FR")
+
+    def locate(
+        self, *, nuts: str | None, postal_code: str | None, country: str | None, department: str | None = None
+    ) -> Location:
+        """Where an address or a place is: from its NUTS code, else its department, else its postal code, else its
+        country alone."""
         country_code = self.country(country) or self.nuts_country(nuts)
-        for located in (self.locate_nuts(nuts), self.locate_postal_code(postal_code, country)):
+        candidates = (
+            self.locate_nuts(nuts),
+            self.locate_department(department),
+            self.locate_postal_code(postal_code, country),
+        )
+        for located in candidates:
             if located.departments:
                 return located | self._location([], country_code)
         return self._location([], country_code)

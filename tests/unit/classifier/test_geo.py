@@ -159,3 +159,17 @@ def test_a_department_list_that_misses_a_nuts3_label_is_refused(tmp_path: Path) 
             regions=data_file("cog-regions@2025.csv"),
             countries=data_file("countries.csv"),
         )
+
+
+@pytest.mark.parametrize(
+    ("raw", "department", "region"), [("5", "05", "93"), ("05", "05", "93"), ("2a", "2A", "94"), ("974", "974", "04")]
+)
+def test_a_department_code_as_sources_write_it_locates_its_region(
+    geography: Geography, raw: str, department: str, region: str
+) -> None:
+    located = geography.locate(nuts=None, postal_code=None, country=None, department=raw)
+    assert located == Location((department,), (region,), ("FR",))
+
+
+def test_an_unknown_department_code_locates_nothing(geography: Geography) -> None:
+    assert geography.locate(nuts=None, postal_code=None, country=None, department="99").is_empty
