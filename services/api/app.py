@@ -106,6 +106,21 @@ async def _account_id(
 Account = Annotated[str, Depends(_account_id)]
 
 
+async def _operator(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    """Operator endpoints take OPERATOR_TOKEN as bearer token; without that setting they do not exist."""
+    api: Api = request.app.state.api
+    token = api.settings.operator_token
+    if token is None:
+        raise HTTPException(404, "operator endpoints are disabled: set OPERATOR_TOKEN to enable them")
+    if credentials is None or not keys.tokens_equal(credentials.credentials, token.get_secret_value()):
+        raise HTTPException(401, "send OPERATOR_TOKEN as 'Authorization: Bearer <token>'")
+
+
+Operator = Depends(_operator)
+
+
 class Api:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -313,8 +328,33 @@ class Api:
                 await outbox.add(conn, topic=Topic.SUBSCRIPTIONS_CHANGES.value, key=subscription_id, value=None)
             return Response(status_code=204)
 
+        @app.put("/v1/admin/accounts/{account}/publisher", status_code=204, dependencies=[Operator])
+        async def grant_publisher(account: str) -> Response:
+            return await set_publisher(account, True)
+
+        @app.delete("/v1/admin/accounts/{account}/publisher", status_code=204, dependencies=[Operator])
+        async def revoke_publisher(account: str) -> Response:
+            return await set_publisher(account, False)
+
+        async def set_publisher(account: str, allowed: bool) -> Response:
+            updated = await self.runtime.pool.fetchval(
+                "UPDATE accounts SET can_publish = $2 WHERE account_id = $1 RETURNING true", account, allowed
+            )
+            if not updated:
+                raise HTTPException(404, f"account {account!r} not found")
+            _log.info("publisher right changed", extra={"account_id": account, "can_publish": allowed})
+            return Response(status_code=204)
+
         @app.post("/v1/notices", status_code=202)
         async def publish_notice(request: Request, owner: Account) -> JSONResponse:
+            if not self.settings.publish_open_to_all:
+                allowed = await self.runtime.pool.fetchval(
+                    "SELECT can_publish FROM accounts WHERE account_id = $1", owner
+                )
+                if not allowed:
+                    raise HTTPException(
+                        403, "this account may not publish notices: ask an operator to grant it the publisher right"
+                    )
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type not in _XML_TYPES:
                 raise HTTPException(415, "send an eForms XML notice with 'Content-Type: application/xml'")

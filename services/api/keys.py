@@ -46,6 +46,11 @@ def secret_matches(secret: str, key_hash: str) -> bool:
     return hmac.compare_digest(hash_secret(secret), key_hash)
 
 
+def tokens_equal(given: str, expected: str) -> bool:
+    """Constant-time comparison of two secrets."""
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
 def new_webhook_secret() -> str:
     """A Standard Webhooks secret: 'whsec_' and the base64 of 24 random bytes."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()

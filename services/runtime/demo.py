@@ -98,6 +98,7 @@ def run_platform(var: Path, *, demo: bool, api_port: int) -> int:
             "SMTP_HOST": mail.host,
             "SMTP_PORT": str(mail.port),
             "WEBHOOK_ALLOW_PRIVATE": "true",  # the demo receiver is on loopback
+            "PUBLISH_OPEN_TO_ALL": "true",  # any demo account may publish notices
             "LOG_FORMAT": "json",
         },
         fixed_ports={"api": api_port},

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     public_base_url: str = Field(default="http://127.0.0.1:8000", description="where the API is reached by people")
     ingest_url: str = Field(default="http://127.0.0.1:8001", description="where the API reaches the ingest service")
 
+    publish_open_to_all: bool = Field(
+        default=False, description="let every account publish notices; otherwise an operator grants the right"
+    )
+    operator_token: SecretStr | None = Field(
+        default=None, description="bearer token of the operator endpoints (/v1/admin/...); unset disables them"
+    )
+
     webhook_allow_private: bool = Field(
         default=False, description="allow webhooks to loopback/private addresses (local development only)"
     )

@@ -9,6 +9,8 @@ import pytest
 from services.runtime.platform import Platform
 from services.runtime.sinks import MailSink, WebhookReceiver
 
+OPERATOR_TOKEN = "operator-token-for-tests"
+
 
 @dataclass
 class RunningPlatform:
@@ -36,6 +38,7 @@ def running(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
             "SMTP_HOST": mail.host,
             "SMTP_PORT": str(mail.port),
             "WEBHOOK_ALLOW_PRIVATE": "true",
+            "OPERATOR_TOKEN": OPERATOR_TOKEN,
             "LOG_FORMAT": "json",
         },
     )

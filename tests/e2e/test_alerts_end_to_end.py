@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer
 from schemas import Delivery, Match, Topic
 from services.ingest.sources import parse_document
 from services.notifier.webhooks.signing import verify
-from tests.e2e.conftest import RunningPlatform
+from tests.e2e.conftest import OPERATOR_TOKEN, RunningPlatform
 
 pytestmark = pytest.mark.e2e
 
@@ -46,6 +46,16 @@ def new_account(client: httpx.Client, name: str) -> dict[str, Any]:
     response = client.post("/v1/accounts", json={"name": name, "email": f"{name.lower()}@example.org"})
     assert response.status_code == 201, response.text
     return dict(response.json())
+
+
+def new_publisher(client: httpx.Client, name: str) -> dict[str, Any]:
+    """An account an operator granted the publisher right."""
+    account = new_account(client, name)
+    granted = client.put(
+        f"/v1/admin/accounts/{account['id']}/publisher", headers={"authorization": f"Bearer {OPERATOR_TOKEN}"}
+    )
+    assert granted.status_code == 204, granted.text
+    return account
 
 
 def auth(account: dict[str, Any]) -> dict[str, str]:
@@ -87,7 +97,7 @@ def client(running: RunningPlatform) -> httpx.Client:
 
 
 def test_a_real_french_notice_reaches_email_and_signed_webhook(running: RunningPlatform, client: httpx.Client) -> None:
-    account = new_account(client, "Collecte")
+    account = new_publisher(client, "Collecte")
     before = matcher_count(running)
     endpoint = client.post(
         "/v1/webhook-endpoints", json={"url": f"{running.hooks.url}/hooks/collecte"}, headers=auth(account)
@@ -170,7 +180,7 @@ def test_a_real_french_notice_reaches_email_and_signed_webhook(running: RunningP
 
 
 def test_a_notice_that_matches_nothing_yields_no_alert(running: RunningPlatform, client: httpx.Client) -> None:
-    account = new_account(client, "Corse")
+    account = new_publisher(client, "Corse")
     before = matcher_count(running)
     response = client.post(
         "/v1/subscriptions",
@@ -200,7 +210,7 @@ def test_a_notice_that_matches_nothing_yields_no_alert(running: RunningPlatform,
 
 
 def test_malformed_xml_posted_to_the_api_gets_a_clear_4xx(running: RunningPlatform, client: httpx.Client) -> None:
-    account = new_account(client, "Malformed")
+    account = new_publisher(client, "Malformed")
     response = client.post(
         "/v1/notices",
         content=b"<?xml version='1.0'?>\n<ContractNotice>\n  <cbc:ID>unterminated\n",
@@ -283,3 +293,23 @@ def test_one_account_never_sees_another_accounts_resources(running: RunningPlatf
         client.get("/v1/subscriptions", headers={"authorization": "Bearer tw_0000000000000000_nope"}).status_code == 401
     )
     assert client.get("/v1/subscriptions").status_code == 401
+
+
+def test_publishing_takes_the_publisher_right_granted_by_an_operator(
+    running: RunningPlatform, client: httpx.Client
+) -> None:
+    account = new_account(client, "Editeur")
+    post = {"content": PIEMONT.read_bytes(), "headers": {**auth(account), "content-type": "application/xml"}}
+    refused = client.post("/v1/notices", **post)
+    assert refused.status_code == 403
+    assert "publisher right" in refused.json()["detail"]
+
+    wrong = client.put(f"/v1/admin/accounts/{account['id']}/publisher", headers=auth(account))
+    assert wrong.status_code == 401
+    operator = {"authorization": f"Bearer {OPERATOR_TOKEN}"}
+    assert client.put("/v1/admin/accounts/acc_nobody/publisher", headers=operator).status_code == 404
+    assert client.put(f"/v1/admin/accounts/{account['id']}/publisher", headers=operator).status_code == 204
+    assert client.post("/v1/notices", **post).status_code == 202
+
+    assert client.delete(f"/v1/admin/accounts/{account['id']}/publisher", headers=operator).status_code == 204
+    assert client.post("/v1/notices", **post).status_code == 403
