@@ -118,16 +118,28 @@ class Ingest:
             if len(body) > limit:
                 return _problem(413, "too-large", f"the document exceeds the limit of {limit} bytes")
         data = bytes(body)
+        described = {
+            DOCUMENT_HEADERS.CONTENT_TYPE: request.headers.get("content-type") or "",
+            DOCUMENT_HEADERS.FILENAME: request.headers.get("x-filename") or "",
+            DOCUMENT_HEADERS.ORIGIN: request.headers.get("x-origin") or "http",
+        }
         try:
             accepted = await self.accept(
                 data,
-                content_type=request.headers.get("content-type"),
-                filename=request.headers.get("x-filename"),
-                origin=request.headers.get("x-origin", "http"),
+                content_type=described[DOCUMENT_HEADERS.CONTENT_TYPE] or None,
+                filename=described[DOCUMENT_HEADERS.FILENAME] or None,
+                origin=described[DOCUMENT_HEADERS.ORIGIN],
             )
         except DocumentError as exc:
+            # Kept like a rejected message of documents.received, with how it came instead of an offset.
             await self.runtime.dead_letters.send(
-                data, error=exc, topic=Topic.DOCUMENTS_RECEIVED.value, partition=None, offset=None, attempts=1
+                data,
+                error=exc,
+                topic=Topic.DOCUMENTS_RECEIVED.value,
+                partition=None,
+                offset=None,
+                attempts=1,
+                original=described,
             )
             return _problem(422, exc.reason, str(exc))
         if len(accepted) == 1:

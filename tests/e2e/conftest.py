@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from services.runtime.platform import Platform
-from services.runtime.sinks import MailSink, WebhookReceiver
+from services.platform.sinks import MailSink, WebhookReceiver
+from services.platform.supervisor import Platform
 
 OPERATOR_TOKEN = "operator-token-for-tests"
 

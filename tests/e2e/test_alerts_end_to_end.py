@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas import Delivery, Match, Topic
 from services.ingest.sources import parse_document
@@ -231,23 +231,28 @@ def test_malformed_xml_posted_to_the_api_gets_a_clear_4xx(running: RunningPlatfo
     assert response.status_code == 415
 
 
-def test_a_malformed_file_import_is_dead_lettered_and_the_pipeline_keeps_working(
+def test_import_reports_each_file_dead_letters_the_broken_one_and_the_pipeline_keeps_working(
     running: RunningPlatform, client: httpx.Client, tmp_path: Path
 ) -> None:
-    bad = tmp_path / "broken-notice.xml"
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    bad = folder / "broken-notice.xml"
     bad.write_bytes(b"<?xml version='1.0'?><ContractNotice><cbc:ID>oops</ContractNotice")
     good = TED / "2024-OJS074-00219998.xml"
-    for path in (bad, good):
-        done = subprocess.run(
-            [sys.executable, "-m", "services.runtime.cli", "import", str(path)],
-            env=running.platform.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        assert f"sent {path}" in done.stdout
+    (folder / good.name).write_bytes(good.read_bytes())
+    (folder / "notes.txt").write_text("not a document: skipped")
+    done = subprocess.run(
+        [sys.executable, "-m", "services.platform.cli", "import", str(folder), str(PIEMONT)],
+        env=running.platform.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr  # a file was rejected
+    assert "3 file(s): 1 notice(s) imported, 1 duplicate(s)" in done.stdout  # Piémont came in an earlier test
+    assert f"rejected {bad}: malformed-xml" in done.stdout
+    assert "rejected by reason: malformed-xml 1" in done.stdout
 
     def dead_letter() -> Any:
         records = read_topic(running.platform.env, Topic.DOCUMENTS_RECEIVED.dlq, timeout=3)
@@ -256,18 +261,47 @@ def test_a_malformed_file_import_is_dead_lettered_and_the_pipeline_keeps_working
     record = eventually(dead_letter, what="the broken document in documents.received.dlq")
     headers = {k: v.decode() for k, v in record.headers}
     assert headers["tw-error-reason"] == "malformed-xml"
+    assert "line 1" in headers["tw-error"]
     assert headers["tw-source-topic"] == "documents.received"
-    assert headers["tw-source-offset"].isdigit()
     assert headers["tw-service"] == "ingest"
     assert headers["tw-filename"] == "broken-notice.xml"
+    assert headers["tw-origin"] == "file"
 
     [good_notice] = parse_document(good.read_bytes())
-    good_id = good_notice.notice_id
     account = new_account(client, "Reader")
     eventually(
-        lambda: client.get(f"/v1/notices/{good_id}", headers=auth(account)).status_code == 200,
-        what="the good document imported after the broken one to be classified",
+        lambda: client.get(f"/v1/notices/{good_notice.notice_id}", headers=auth(account)).status_code == 200,
+        what="the good document imported beside the broken one to be classified",
     )
+
+
+def test_a_broken_document_on_the_documents_topic_is_dead_lettered_with_its_offset(
+    running: RunningPlatform,
+) -> None:
+    broken = b"<?xml version='1.0'?><PriorInformationNotice><unclosed>" + str(time.time_ns()).encode()
+
+    async def publish() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=running.platform.env["KAFKA_BOOTSTRAP_SERVERS"])
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                Topic.DOCUMENTS_RECEIVED.value, broken, key=b"k", headers=[("tw-filename", b"bulk.xml")]
+            )
+        finally:
+            await producer.stop()
+
+    asyncio.run(publish())
+
+    def dead_letter() -> Any:
+        records = read_topic(running.platform.env, Topic.DOCUMENTS_RECEIVED.dlq, timeout=3)
+        return next((r for r in records if r.value == broken), None)
+
+    record = eventually(dead_letter, what="the broken document in documents.received.dlq")
+    headers = {k: v.decode() for k, v in record.headers}
+    assert headers["tw-error-reason"] == "malformed-xml"
+    assert headers["tw-source-offset"].isdigit()
+    assert headers["tw-source-partition"].isdigit()
+    assert headers["tw-filename"] == "bulk.xml"
 
 
 def test_one_account_never_sees_another_accounts_resources(running: RunningPlatform, client: httpx.Client) -> None:

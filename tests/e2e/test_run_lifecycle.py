@@ -22,7 +22,7 @@ def _start(var: Path) -> tuple[subprocess.Popen[str], list[str]]:
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
     env["PYTHONUNBUFFERED"] = "1"
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.runtime.cli", "run", "--no-demo", "--var", str(var), "--api-port", "0"],
+        [sys.executable, "-m", "services.platform.cli", "run", "--no-demo", "--var", str(var), "--api-port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from services.runtime.contracts import generate, stale_documents
+from services.platform.contracts import generate, stale_documents
 
 
 def test_committed_contract_documents_are_up_to_date() -> None:

@@ -15,9 +15,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from services.runtime.platform import Platform
+from services.platform.sinks import MailSink, WebhookReceiver
+from services.platform.supervisor import Platform
 from services.runtime.processes import die_with_parent
-from services.runtime.sinks import MailSink, WebhookReceiver
 
 _log = logging.getLogger("tenderwatch")
 
@@ -110,7 +110,7 @@ def run_platform(var: Path, *, demo: bool, api_port: int) -> int:
         platform.start()
         env_file = var / "run.env"
         env_file.write_text(
-            "".join(f"{k}={platform.env[k]}\n" for k in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")),
+            "".join(f"{k}={platform.env[k]}\n" for k in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "INGEST_URL")),
             encoding="utf-8",
         )
         if demo:
@@ -118,7 +118,7 @@ def run_platform(var: Path, *, demo: bool, api_port: int) -> int:
             wait_until(lambda: matcher_knows(platform, 1), timeout=60)
             samples = sample_notices()
             subprocess.run(  # noqa: S603 - our own command
-                [sys.executable, "-m", "services.runtime.cli", "import", *map(str, samples)],
+                [sys.executable, "-m", "services.platform.cli", "import", *map(str, samples)],
                 env=platform.env,
                 check=True,
             )

@@ -1,0 +1,83 @@
+"""`tenderwatch`: run the platform, import documents, write the contract documents."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+_log = logging.getLogger("tenderwatch")
+
+RUN_ENV = Path("var/run.env")  # written by `tenderwatch run`: where the platform it started listens
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tenderwatch", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="the whole platform on this machine, with a demo, until Ctrl-C")
+    run.add_argument("--var", type=Path, default=Path("var"), help="where data, logs, mail and webhooks go")
+    run.add_argument("--no-demo", action="store_true", help="start the platform only")
+    run.add_argument("--api-port", type=int, default=8000)
+
+    imp = commands.add_parser(
+        "import", help="send files and folders of source documents (eForms, OCDS, BOAMP, purchase plans) to ingest"
+    )
+    imp.add_argument("paths", nargs="+", type=Path, help="files, or folders searched for .xml, .json and .csv")
+
+    docs = commands.add_parser("docs", help="write the AsyncAPI and JSON Schema documents under schemas/")
+    docs.add_argument("--check", action="store_true", help="fail if the committed documents are out of date")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.command == "run":
+        from services.platform.demo import run_platform
+
+        return run_platform(args.var, demo=not args.no_demo, api_port=args.api_port)
+    if args.command == "import":
+        return asyncio.run(_import(args.paths))
+    if args.command == "docs":
+        from services.platform.contracts import write_documents
+
+        return write_documents(check=args.check)
+    return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _setting(name: str, fix: str) -> str:
+    """A setting from the environment, else from the file `tenderwatch run` writes for the other commands."""
+    value = os.environ.get(name, "")
+    if not value and RUN_ENV.exists():
+        for line in RUN_ENV.read_text(encoding="utf-8").splitlines():
+            key, _, found = line.partition("=")
+            if key == name:
+                value = found
+    if not value:
+        raise SystemExit(f"{name} is not set: {fix}")
+    return value
+
+
+async def _import(paths: Sequence[Path]) -> int:
+    from services.platform.importer import import_files
+
+    ingest_url = _setting("INGEST_URL", "set it to the ingest service's address, or run `make run` here first")
+    try:
+        summary = await import_files(paths, ingest_url=ingest_url)
+    except FileNotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except httpx.HTTPError as exc:
+        print(f"could not reach ingest at {ingest_url}: {exc}", file=sys.stderr)
+        return 3
+    for line in summary.lines():
+        print(line)
+    return 1 if summary.rejected else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
