@@ -1,13 +1,29 @@
 """eForms UBL notices (TED, and BOAMP since 2024) turned into canonical notices.
 
-Covers eForms SDK 1.x: every form type, change notices, lots and multilingual texts. The XPaths follow the
-SDK field definitions (BT numbers in comments where they help).
+Covers eForms SDK 1.x: every form type, change notices, lots (and the parts of prior information notices) and
+multilingual texts. The XPaths follow the SDK field definitions (BT numbers in comments where they help).
+
+Identity and version:
+
+- An original notice is `eforms:<its UUID>` (BT-701) at version `<its VersionID>` (BT-757, e.g. `01`).
+- A change notice (`efac:Changes`) is a new version of the notice it changes, so that downstream it replaces
+  it: `notice_id` is `eforms:<UUID of the changed notice>` (BT-758 without its `-NN` version suffix) and
+  `version` is `<the change notice's own UUID>-<its VersionID>`, which no version of the original can equal
+  and which is the same every time the same document is read. `source_id` stays the change notice's own
+  UUID; `change_of` is BT-758 as published (`<UUID>-<NN>`); a `cancel` or `cancel-intent` reason (BT-140)
+  marks the notice cancelled.
+
+Languages: title and description are taken in French when the notice has a French title, else in the notice
+language (BT-702), else in the first language given; the title and description in every other language go to
+`translations`, keyed by ISO 639-1 code. Lots, the buyer name and the change description follow the same
+choice.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -16,7 +32,18 @@ from typing import Any
 
 from lxml import etree
 
-from schemas.notice import Address, Buyer, ContractNature, Lot, Money, Notice, NoticeFlags, NoticeKind, Place
+from schemas.notice import (
+    Address,
+    Buyer,
+    ContractNature,
+    Lot,
+    Money,
+    Notice,
+    NoticeFlags,
+    NoticeKind,
+    NoticeText,
+    Place,
+)
 from services.ingest.sources._errors import DocumentError
 
 SOURCE = "eforms"
@@ -38,7 +65,12 @@ _TITLE = "cac:ProcurementProject/cbc:Name"
 _BUYER_REFERENCE = "cac:ContractingParty/cac:Party/cac:PartyIdentification/cbc:ID"
 _ORGANIZATION = f"{_EXTENSION}/efac:Organizations/efac:Organization/efac:Company"
 _LOTS = "cac:ProcurementProjectLot[cbc:ID/@schemeName='Lot']"
+# Prior information notices split the purchase into parts (BT-137 "Part") rather than lots: same content.
+_LOTS_AND_PARTS = "cac:ProcurementProjectLot[cbc:ID/@schemeName='Lot' or cbc:ID/@schemeName='Part']"
+_DESCRIPTION = "cac:ProcurementProject/cbc:Description"
 _CHANGED_NOTICE_VERSION = re.compile(r"^(?P<uuid>.+?)-\d{2}$")
+_CANCELLING_REASONS = frozenset({"cancel", "cancel-intent"})  # change-corrig-justification codelist
+_PREFERRED_LANGUAGE = "FRA"
 _CPV = re.compile(r"^(?P<code>\d{8})(-\d)?$")
 _TED_NOTICE_URL = "https://ted.europa.eu/en/notice/-/detail/{}"
 
@@ -97,50 +129,57 @@ def is_eforms(root: etree._Element) -> bool:
 def parse_eforms(root: etree._Element) -> Notice:
     """Map an eForms UBL notice (root element of a document read by `parse_xml`) to a canonical notice.
 
-    Raises DocumentError: `missing-field` when the notice identifier, title or buyer name is absent,
-    `invalid-value` for unreadable dates or amounts, `unsupported-notice` for non-procurement notices.
+    Raises DocumentError: `missing-field` when the notice identifier, title, buyer name or (in a change
+    notice) the changed notice identifier is absent, `invalid-value` for unreadable dates, amounts or CPV
+    codes, `unsupported-notice` for non-procurement notices.
     """
     notice_uuid = _required(root, _NOTICE_ID, "notice identifier (BT-701)")
+    # BT-757; the eForms rules make it mandatory, and a first submission is version 01.
+    version_id = _text(root, "cbc:VersionID") or "01"
     notice_language = _text(root, "cbc:NoticeLanguageCode")
-    title, title_language = _localized_with_language(root, _TITLE, notice_language)
+    title, title_language = _localized_with_language(root, _TITLE, (_PREFERRED_LANGUAGE, notice_language))
     if title is None:
         raise _missing(root, _TITLE, "title (BT-21)")
     language = title_language or notice_language
     if language is None:
         raise _missing(root, "cbc:NoticeLanguageCode", "notice language (BT-702)")
+    # Every other text follows the title's language, then the notice language, then the first one given.
+    languages = (language, notice_language)
     extension = _first(root, _EXTENSION)
     changes = _first(extension, "efac:Changes") if extension is not None else None
-    lots = [_lot(lot, language) for lot in _all(root, _LOTS)]
+    changed_notice = _changed_notice(root, changes) if changes is not None else None
+    kind = _kind(root, extension)
     return Notice(
-        notice_id=f"{SOURCE}:{notice_uuid}",
-        # BT-757; the eForms rules make it mandatory, and a first submission is version 01.
-        version=_text(root, "cbc:VersionID") or "01",
+        notice_id=f"{SOURCE}:{_uuid_of(changed_notice) if changed_notice else notice_uuid}",
+        version=f"{notice_uuid}-{version_id}" if changed_notice else version_id,
         source=SOURCE,
         source_id=notice_uuid,
         source_url=_ted_url(extension),
         procedure_id=_text(root, "cbc:ContractFolderID"),
-        kind=_kind(root, extension),
+        kind=kind,
         notice_type=_text(root, "cbc:NoticeTypeCode"),
         is_change=changes is not None,
-        cancelled=changes is not None and _text(changes, "efac:ChangeReason/cbc:ReasonCode") == "cancel",
-        change_of=_changed_notice(changes) if changes is not None else None,
-        change_description=_change_description(changes, language) if changes is not None else None,
+        cancelled=changes is not None and not _CANCELLING_REASONS.isdisjoint(_change_reasons(changes)),
+        change_of=changed_notice,
+        change_description=_change_description(changes, languages) if changes is not None else None,
         title=title,
-        description=_localized(root, "cac:ProcurementProject/cbc:Description", language),
-        language=_ISO_639_1.get(language.upper(), language.lower()),
-        buyer=_buyer(root, language),
+        description=_localized(root, _DESCRIPTION, languages),
+        language=_iso_639_1(language),
+        translations=_translations(root, language),
+        buyer=_buyer(root, languages),
         contract_nature=_contract_nature(_first(root, "cac:ProcurementProject")),
         procedure=_text(root, "cac:TenderingProcess/cbc:ProcedureCode"),
         cpv_main=_cpv_main(root, "cac:ProcurementProject"),
         cpv_additional=_cpv_additional(root, "cac:ProcurementProject"),
-        places=_places(root, "cac:ProcurementProject", language),
+        places=_places(root, "cac:ProcurementProject", languages),
         estimated_value=_money(
             root, "cac:ProcurementProject/cac:RequestedTenderTotal/cbc:EstimatedOverallContractAmount"
         ),
         published_at=_published_at(root, extension),
         deadline=_deadline(root),
-        planned_date=_date_only(root, "cbc:PlannedDate"),  # BT-127, only in prior information notices
-        lots=lots,
+        # BT-127 (/*/cbc:PlannedDate): when the buyer plans to publish the call for tenders of a planned purchase.
+        planned_date=_date_only(root, "cbc:PlannedDate") if kind is NoticeKind.PLANNING else None,
+        lots=[_lot(lot, languages) for lot in _all(root, _LOTS_AND_PARTS)],
         flags=_flags(root),
         links=_links(root),
     )
@@ -175,24 +214,40 @@ def _form_types_by_subtype() -> dict[str, str]:
     return {entry["subTypeId"]: entry["formType"] for entry in json.loads(text)["noticeSubTypes"]}
 
 
-def _changed_notice(changes: etree._Element) -> str | None:
-    # BT-758 is "<notice UUID>-<2-digit version>"; the canonical identity is the UUID alone.
+def _changed_notice(root: etree._Element, changes: etree._Element) -> str:
+    # BT-758 is mandatory in a change notice: without it, the change could not be tied to the notice it changes.
     identifier = _text(changes, "efbc:ChangedNoticeIdentifier")
     if identifier is None:
-        return None
-    match = _CHANGED_NOTICE_VERSION.match(identifier)
-    return match["uuid"] if match else identifier
+        path = f"{_EXTENSION}/efac:Changes/efbc:ChangedNoticeIdentifier"
+        raise _missing(root, path, "identifier of the changed notice (BT-758)")
+    return identifier
 
 
-def _change_description(changes: etree._Element, language: str) -> str | None:
-    descriptions = [
+def _uuid_of(changed_notice: str) -> str:
+    # BT-758 is "<notice UUID>-<2-digit version>"; the notice's identity is the UUID alone.
+    match = _CHANGED_NOTICE_VERSION.match(changed_notice)
+    return match["uuid"] if match else changed_notice
+
+
+def _change_reasons(changes: etree._Element) -> list[str]:
+    return _texts(changes, "efac:ChangeReason/cbc:ReasonCode")  # BT-140
+
+
+def _change_description(changes: etree._Element, languages: Sequence[str | None]) -> str | None:
+    """What changed (BT-141 of every change) then why: "<change>; <change>; reason <code>: <description>"."""
+    parts = [
         text
         for change in _all(changes, "efac:Change")
-        if (text := _localized(change, "efbc:ChangeDescription", language)) is not None
+        if (text := _localized(change, "efbc:ChangeDescription", languages)) is not None
     ]
-    if descriptions:
-        return "; ".join(descriptions)
-    return _localized(changes, "efac:ChangeReason/efbc:ReasonDescription", language)
+    for reason in _all(changes, "efac:ChangeReason"):
+        code = _text(reason, "cbc:ReasonCode")
+        explanation = _localized(reason, "efbc:ReasonDescription", languages)  # BT-762
+        if code is not None:
+            parts.append(f"reason {code}: {explanation}" if explanation else f"reason {code}")
+        elif explanation is not None:
+            parts.append(f"reason: {explanation}")
+    return "; ".join(parts) or None
 
 
 def _ted_url(extension: etree._Element | None) -> str | None:
@@ -207,13 +262,13 @@ def _ted_url(extension: etree._Element | None) -> str | None:
 # --- buyer ---
 
 
-def _buyer(root: etree._Element, language: str) -> Buyer:
+def _buyer(root: etree._Element, languages: Sequence[str | None]) -> Buyer:
     reference = _required(root, _BUYER_REFERENCE, "buyer reference (OPT-300)")
     company = _first(root, f"{_ORGANIZATION}[cac:PartyIdentification/cbc:ID = $reference]", reference=reference)
     company_path = f"{_ORGANIZATION}[cac:PartyIdentification/cbc:ID = '{reference}']"  # for error messages
     if company is None:
         raise _missing(root, company_path, f"buyer organization {reference}")
-    name = _localized(company, "cac:PartyName/cbc:Name", language)
+    name = _localized(company, "cac:PartyName/cbc:Name", languages)
     if name is None:
         raise _missing(root, f"{company_path}/cac:PartyName/cbc:Name", "buyer name (BT-500)")
     return Buyer(
@@ -274,7 +329,7 @@ def _cpv_codes(node: etree._Element, classification: str) -> list[str]:
     return codes
 
 
-def _places(node: etree._Element, project: str, language: str) -> list[Place]:
+def _places(node: etree._Element, project: str, languages: Sequence[str | None]) -> list[Place]:
     places = []
     for location in _all(node, f"{project}/cac:RealizedLocation"):
         address = _first(location, "cac:Address")
@@ -283,7 +338,7 @@ def _places(node: etree._Element, project: str, language: str) -> list[Place]:
             postal_code=_text(address, "cbc:PostalZone") if address is not None else None,
             city=_text(address, "cbc:CityName") if address is not None else None,
             country=_text(address, "cac:Country/cbc:IdentificationCode") if address is not None else None,
-            description=_localized(location, "cbc:Description", language),
+            description=_localized(location, "cbc:Description", languages),
         )
         if place.model_dump(exclude_none=True):
             places.append(place)
@@ -308,14 +363,14 @@ def _money(node: etree._Element, path: str) -> Money | None:
     return Money(amount=value, currency=currency)
 
 
-def _lot(lot: etree._Element, language: str) -> Lot:
+def _lot(lot: etree._Element, languages: Sequence[str | None]) -> Lot:
     return Lot(
         lot_id=_text(lot, "cbc:ID") or "",
-        title=_localized(lot, "cac:ProcurementProject/cbc:Name", language),
-        description=_localized(lot, "cac:ProcurementProject/cbc:Description", language),
+        title=_localized(lot, _TITLE, languages),
+        description=_localized(lot, _DESCRIPTION, languages),
         cpv_main=_cpv_main(lot, "cac:ProcurementProject"),
         cpv_additional=_cpv_additional(lot, "cac:ProcurementProject"),
-        places=_places(lot, "cac:ProcurementProject", language),
+        places=_places(lot, "cac:ProcurementProject", languages),
         estimated_value=_money(
             lot, "cac:ProcurementProject/cac:RequestedTenderTotal/cbc:EstimatedOverallContractAmount"
         ),
@@ -456,21 +511,48 @@ def _text(node: etree._Element, path: str) -> str | None:
     return texts[0] if texts else None
 
 
-def _localized_with_language(node: etree._Element, path: str, language: str | None) -> tuple[str | None, str | None]:
-    """The text in `language` among a multilingual field's variants, else the first; with its languageID."""
-    variants = [
-        (text, element.get("languageID")) for element in _all(node, path) if (text := (element.text or "").strip())
-    ]
+def _localized_with_language(
+    node: etree._Element, path: str, languages: Sequence[str | None]
+) -> tuple[str | None, str | None]:
+    """A multilingual field's text in the first of `languages` it is given in, else its first variant; with the
+    variant's languageID (eForms writes "FRA", "ENG", ...)."""
+    variants = _variants(node, path)
     if not variants:
         return None, None
-    for text, variant_language in variants:
-        if language is not None and variant_language is not None and variant_language.upper() == language.upper():
-            return text, variant_language
+    for language in languages:
+        for text, variant_language in variants:
+            if language is not None and variant_language is not None and variant_language.upper() == language.upper():
+                return text, variant_language
     return variants[0]
 
 
-def _localized(node: etree._Element, path: str, language: str) -> str | None:
-    return _localized_with_language(node, path, language)[0]
+def _localized(node: etree._Element, path: str, languages: Sequence[str | None]) -> str | None:
+    return _localized_with_language(node, path, languages)[0]
+
+
+def _variants(node: etree._Element, path: str) -> list[tuple[str, str | None]]:
+    return [(text, element.get("languageID")) for element in _all(node, path) if (text := (element.text or "").strip())]
+
+
+def _translations(root: etree._Element, chosen_language: str) -> dict[str, NoticeText]:
+    """The notice's title and description in every language but the chosen one, by ISO 639-1 code."""
+    translations: dict[str, NoticeText] = {}
+    for title, variant_language in _variants(root, _TITLE):
+        if variant_language is None or variant_language.upper() == chosen_language.upper():
+            continue
+        descriptions = [
+            text
+            for text, language in _variants(root, _DESCRIPTION)
+            if language is not None and language.upper() == variant_language.upper()
+        ]
+        translations.setdefault(
+            _iso_639_1(variant_language), NoticeText(title=title, description=descriptions[0] if descriptions else None)
+        )
+    return translations
+
+
+def _iso_639_1(language: str) -> str:
+    return _ISO_639_1.get(language.upper(), language.lower())
 
 
 def _required(root: etree._Element, path: str, what: str) -> str:
