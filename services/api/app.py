@@ -41,7 +41,17 @@ _log = logging.getLogger(__name__)
 
 SERVICE = "api"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_XML_TYPES = ("application/xml", "text/xml")
+# What a source document may be sent as; ingest detects the format from the content itself.
+_DOCUMENT_TYPES = (
+    "application/xml",
+    "text/xml",
+    "application/json",
+    "text/csv",
+    "application/csv",
+    "text/plain",
+    "application/octet-stream",
+    "",
+)
 
 
 class _Body(BaseModel):
@@ -356,8 +366,12 @@ class Api:
                         403, "this account may not publish notices: ask an operator to grant it the publisher right"
                     )
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if content_type not in _XML_TYPES:
-                raise HTTPException(415, "send an eForms XML notice with 'Content-Type: application/xml'")
+            if content_type not in _DOCUMENT_TYPES:
+                raise HTTPException(
+                    415,
+                    f"'{content_type}' is not a document type: send eForms or BOAMP XML (application/xml), OCDS, "
+                    "BOAMP or canonical JSON (application/json), or a purchase plan (text/csv)",
+                )
             limit = self.settings.max_document_bytes
             body = bytearray()
             async for chunk in request.stream():

@@ -228,6 +228,9 @@ def test_malformed_xml_posted_to_the_api_gets_a_clear_4xx(running: RunningPlatfo
     assert "root:" not in response.text
 
     response = client.post("/v1/notices", content=b"{}", headers={**auth(account), "content-type": "application/json"})
+    assert response.status_code == 422
+    assert "unknown-format" in response.json()["detail"]
+    response = client.post("/v1/notices", content=b"GIF89a", headers={**auth(account), "content-type": "image/gif"})
     assert response.status_code == 415
 
 

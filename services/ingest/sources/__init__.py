@@ -17,6 +17,7 @@ from lxml import etree
 from schemas.notice import Notice
 from services.ingest.sources._errors import DocumentError
 from services.ingest.sources._xml import MAX_DOCUMENT_BYTES, parse_xml
+from services.ingest.sources.boamp import is_boamp_record, is_boamp_xml, parse_boamp_record, parse_boamp_xml
 from services.ingest.sources.eforms import is_eforms, parse_eforms
 
 __all__ = ["MAX_DOCUMENT_BYTES", "DocumentError", "accepted_formats", "parse_document"]
@@ -41,8 +42,10 @@ _XML_FORMATS: tuple[_XmlFormat, ...] = (
         is_eforms,
         lambda root: [parse_eforms(root)],
     ),
+    _XmlFormat("BOAMP notice (DILA XML v230)", is_boamp_xml, parse_boamp_xml),
 )
 _JSON_FORMATS: tuple[_JsonFormat, ...] = (
+    _JsonFormat("BOAMP record (Opendatasoft export or record, DILA API record)", is_boamp_record, parse_boamp_record),
     _JsonFormat(
         "canonical notice (tenderwatch JSON, schema_version 1)", lambda v: _is_canonical(v), lambda v: [_canonical(v)]
     ),
