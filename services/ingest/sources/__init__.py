@@ -19,6 +19,7 @@ from services.ingest.sources._errors import DocumentError
 from services.ingest.sources._xml import MAX_DOCUMENT_BYTES, parse_xml
 from services.ingest.sources.boamp import is_boamp_record, is_boamp_xml, parse_boamp_record, parse_boamp_xml
 from services.ingest.sources.eforms import is_eforms, parse_eforms
+from services.ingest.sources.ocds import is_ocds, parse_ocds
 
 __all__ = ["MAX_DOCUMENT_BYTES", "DocumentError", "accepted_formats", "parse_document"]
 
@@ -45,6 +46,7 @@ _XML_FORMATS: tuple[_XmlFormat, ...] = (
     _XmlFormat("BOAMP notice (DILA XML v230)", is_boamp_xml, parse_boamp_xml),
 )
 _JSON_FORMATS: tuple[_JsonFormat, ...] = (
+    _JsonFormat("OCDS release or record package, record or release", is_ocds, parse_ocds),
     _JsonFormat("BOAMP record (Opendatasoft export or record, DILA API record)", is_boamp_record, parse_boamp_record),
     _JsonFormat(
         "canonical notice (tenderwatch JSON, schema_version 1)", lambda v: _is_canonical(v), lambda v: [_canonical(v)]
