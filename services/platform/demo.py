@@ -55,7 +55,7 @@ def wait_until(predicate: Callable[[], bool], *, timeout: float, interval: float
 def sample_notices() -> list[Path]:
     """The real notices bundled with ingest (see services/ingest/samples/PROVENANCE.md)."""
     folder = resources.files("services.ingest").joinpath("samples")
-    return sorted(Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith(".xml"))
+    return sorted(Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith((".xml", ".json", ".csv")))
 
 
 def matcher_knows(platform: Platform, count: int) -> bool:

@@ -20,6 +20,7 @@ from services.ingest.sources._xml import MAX_DOCUMENT_BYTES, parse_xml
 from services.ingest.sources.boamp import is_boamp_record, is_boamp_xml, parse_boamp_record, parse_boamp_xml
 from services.ingest.sources.eforms import is_eforms, parse_eforms
 from services.ingest.sources.ocds import is_ocds, parse_ocds
+from services.ingest.sources.purchase_plan import looks_like_purchase_plan, parse_purchase_plan
 
 __all__ = ["MAX_DOCUMENT_BYTES", "DocumentError", "accepted_formats", "parse_document"]
 
@@ -53,6 +54,8 @@ _JSON_FORMATS: tuple[_JsonFormat, ...] = (
     ),
 )
 
+_PURCHASE_PLAN = "buyer's purchase plan (CSV, docs/purchase-plan-format.md)"
+
 _UTF8_BOM = b"\xef\xbb\xbf"
 
 
@@ -75,15 +78,19 @@ def parse_document(
         notices = _parse_xml(data, max_bytes)
     elif family == "json":
         notices = _parse_json(data)
+    elif family == "csv":
+        notices = parse_purchase_plan(data)
     else:
-        raise DocumentError("unknown-format", f"the document is neither XML nor JSON; accepted: {accepted_formats()}")
+        raise DocumentError(
+            "unknown-format", f"the document is neither XML, JSON nor a purchase plan; accepted: {accepted_formats()}"
+        )
     if not notices:
         raise DocumentError("empty-document", "the document holds no notice")
     return [_with_version(notice) for notice in notices]
 
 
 def accepted_formats() -> str:
-    return "; ".join([*(f.name for f in _XML_FORMATS), *(f.name for f in _JSON_FORMATS)])
+    return "; ".join([*(f.name for f in _XML_FORMATS), *(f.name for f in _JSON_FORMATS), _PURCHASE_PLAN])
 
 
 def _family(data: bytes, content_type: str | None, filename: str | None) -> str | None:
@@ -94,6 +101,8 @@ def _family(data: bytes, content_type: str | None, filename: str | None) -> str 
         return "xml"
     if start in (b"{", b"[") or media.endswith("json") or name.endswith(".json"):
         return "json"
+    if media in ("text/csv", "application/csv") or name.endswith(".csv") or looks_like_purchase_plan(data):
+        return "csv"
     return None
 
 
