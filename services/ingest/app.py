@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from faststream.kafka.annotations import KafkaMessage
 from starlette.applications import Starlette
@@ -18,6 +18,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from schemas import DOCUMENT_HEADERS, Notice, Topic
+from services.ingest.pollers import PollError
+from services.ingest.polling import Polling, SourceBusyError
 from services.ingest.sources import DocumentError, parse_document
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
@@ -53,6 +55,21 @@ class Ingest:
             Topic.DOCUMENTS_RECEIVED,
             self._on_document,
             description="Raw source documents (bytes as published), keyed by content hash",
+        )
+        self.polling = Polling(settings, lambda: self.runtime.pool, self.accept, self._reject)
+        self.runtime.on_start(self.polling.start)
+        self.runtime.on_stop(self.polling.stop)
+
+    async def _reject(self, body: bytes, error: DocumentError, described: dict[str, str] | None = None) -> None:
+        """Keep a document no parser accepted, like a rejected message of documents.received."""
+        await self.runtime.dead_letters.send(
+            body,
+            error=error,
+            topic=Topic.DOCUMENTS_RECEIVED.value,
+            partition=None,
+            offset=None,
+            attempts=1,
+            original=described,
         )
 
     async def _on_document(self, msg: KafkaMessage) -> None:
@@ -131,16 +148,7 @@ class Ingest:
                 origin=described[DOCUMENT_HEADERS.ORIGIN],
             )
         except DocumentError as exc:
-            # Kept like a rejected message of documents.received, with how it came instead of an offset.
-            await self.runtime.dead_letters.send(
-                data,
-                error=exc,
-                topic=Topic.DOCUMENTS_RECEIVED.value,
-                partition=None,
-                offset=None,
-                attempts=1,
-                original=described,
-            )
+            await self._reject(data, exc, described)
             return _problem(422, exc.reason, str(exc))
         if len(accepted) == 1:
             return JSONResponse(accepted[0].summary(), status_code=202)
@@ -149,8 +157,27 @@ class Ingest:
             status_code=202,
         )
 
+    async def _http_poll(self, request: Request) -> JSONResponse:
+        name = request.path_params["source"]
+        raw_pages = request.query_params.get("max_pages")
+        if raw_pages is not None and not raw_pages.isdigit():
+            return _problem(422, "invalid-value", f"max_pages must be a whole number, not {raw_pages!r}")
+        if name not in self.polling.sources:
+            return _problem(404, "unknown-source", f"no poller named {name!r}; known: {sorted(self.polling.sources)}")
+        try:
+            report = await self.polling.run(name, max_pages=int(raw_pages) if raw_pages else None)
+        except SourceBusyError as exc:
+            return _problem(409, "busy", str(exc))
+        except PollError as exc:
+            return _problem(502, "poll-failed", f"{exc}; the cursor did not move, the next run reads the same pages")
+        return JSONResponse(asdict(report))
+
     def asgi(self) -> Starlette:
-        routes = [*self.runtime.health_routes(), Route("/v1/documents", self._http_document, methods=["POST"])]
+        routes = [
+            *self.runtime.health_routes(),
+            Route("/v1/documents", self._http_document, methods=["POST"]),
+            Route("/v1/poll/{source:path}", self._http_poll, methods=["POST"]),
+        ]
         return Starlette(routes=routes, lifespan=self.runtime.lifespan)
 
 

@@ -31,6 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     imp.add_argument("paths", nargs="+", type=Path, help="files, or folders searched for .xml, .json and .csv")
 
+    poll = commands.add_parser("poll", help="have ingest poll a source now (ted, boamp, ocds:<host>)")
+    poll.add_argument("source")
+    poll.add_argument("--max-pages", type=int, default=None, help="stop after this many pages")
+
     docs = commands.add_parser("docs", help="write the AsyncAPI and JSON Schema documents under schemas/")
     docs.add_argument("--check", action="store_true", help="fail if the committed documents are out of date")
 
@@ -42,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_platform(args.var, demo=not args.no_demo, api_port=args.api_port)
     if args.command == "import":
         return asyncio.run(_import(args.paths))
+    if args.command == "poll":
+        return _poll(args.source, args.max_pages)
     if args.command == "docs":
         from services.platform.contracts import write_documents
 
@@ -77,6 +83,27 @@ async def _import(paths: Sequence[Path]) -> int:
     for line in summary.lines():
         print(line)
     return 1 if summary.rejected else 0
+
+
+def _poll(source: str, max_pages: int | None) -> int:
+    ingest_url = _setting("INGEST_URL", "set it to the ingest service's address, or run `make run` here first")
+    params = {"max_pages": str(max_pages)} if max_pages else {}
+    print(f"polling {source} through ingest at {ingest_url} ...", file=sys.stderr, flush=True)
+    try:
+        answer = httpx.post(f"{ingest_url}/v1/poll/{source}", params=params, timeout=3600.0, trust_env=False)
+    except httpx.HTTPError as exc:
+        print(f"could not reach ingest at {ingest_url}: {exc}", file=sys.stderr)
+        return 3
+    report = answer.json()
+    if answer.status_code != 200:
+        print(f"{source}: {report.get('error')}: {report.get('detail')}", file=sys.stderr)
+        return 1
+    print(
+        f"{report['source']}: {report['pages']} page(s), {report['documents']} document(s) with "
+        f"{report['notices']} notice(s), {report['rejected']} rejected, "
+        f"{'reached the end' if report['done'] else 'stopped at --max-pages'}, in {report['duration']:.1f} s"
+    )
+    return 0
 
 
 if __name__ == "__main__":

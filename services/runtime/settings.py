@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     webhook_timeout: float = 10.0
     max_document_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
 
+    poll_sources: str = Field(
+        default="", description="comma-separated pollers the ingest service runs on a schedule: ted, boamp, ocds"
+    )
+    poll_interval_seconds: float = Field(default=900.0, gt=0, description="pause between two scheduled polls")
+    poll_since_days: int = Field(default=7, ge=0, description="how far back a poller's first run starts")
+    ted_query: str = Field(default="organisation-country-buyer IN (FRA)", description="TED expert search query")
+    ted_search_url: str = "https://api.ted.europa.eu/v3/notices/search"
+    boamp_records_url: str = "https://boamp-datadila.opendatasoft.com/api/explore/v2.1/catalog/datasets/boamp/records"
+    ocds_urls: str = Field(default="", description="comma-separated OCDS release-package endpoints to poll")
+
     processing_attempts: int = Field(
         default=5, ge=1, description="attempts on a transient error before a message goes to its dead-letter topic"
     )

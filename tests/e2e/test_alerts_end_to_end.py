@@ -350,3 +350,32 @@ def test_publishing_takes_the_publisher_right_granted_by_an_operator(
 
     assert client.delete(f"/v1/admin/accounts/{account['id']}/publisher", headers=operator).status_code == 204
     assert client.post("/v1/notices", **post).status_code == 403
+
+
+def test_tenderwatch_poll_reads_boamp_to_the_end_then_resumes_from_its_cursor(
+    running: RunningPlatform, client: httpx.Client
+) -> None:
+    def poll() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "services.platform.cli", "poll", "boamp"],
+            env=running.platform.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    first = poll()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "boamp: 1 page(s), 5 document(s) with 5 notice(s), 0 rejected, reached the end" in first.stdout
+    account = new_account(client, "LecteurBOAMP")
+    notice = eventually(
+        lambda: (r := client.get("/v1/notices/boamp:16-652", headers=auth(account))).status_code == 200 and r.json(),
+        what="a polled BOAMP notice to be classified",
+    )
+    assert notice["departments"] == ["42"]
+    assert notice["title"].startswith("DAMR 2016/01 PRESTATION D'INTERIM MEDICAL")
+
+    second = poll()  # resumes from the stored cursor: only the last publication day is read again
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "boamp: 1 page(s), 1 document(s)" in second.stdout

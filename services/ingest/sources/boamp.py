@@ -183,6 +183,9 @@ def _record(record: dict[str, Any]) -> Notice:
     return _notice(_Node("annonce", None, {}, (_Node.from_json("donnees", content, null_is_empty=True),)), fields)
 
 
+_DONNEES_SECTIONS = {"identite", "objet", "procedure", "attribution"}
+
+
 def _decoded_donnees(raw: Any, idweb: str) -> tuple[str, Any] | None:
     """The form name (normalised: mapa, fnsimple, eforms, ...) and its content, from `donnees`."""
     if raw is None or raw == "":
@@ -196,6 +199,10 @@ def _decoded_donnees(raw: Any, idweb: str) -> tuple[str, Any] | None:
                 f"record {idweb}: `donnees` is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}; "
                 "send the record as the API returned it",
             ) from None
+    if isinstance(raw, dict) and len(raw) > 1 and _DONNEES_SECTIONS & {_normalised_name(key) for key in raw}:
+        # No form root: the sections of the DILA DONNEES element themselves (IDENTITE, OBJET, ...), as older
+        # exports and re-serialised records give them.
+        return "donnees", raw
     if not isinstance(raw, dict) or len(raw) != 1:
         keys = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
         raise DocumentError(

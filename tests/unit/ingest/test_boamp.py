@@ -313,3 +313,17 @@ def test_normalise_department(raw: str | int, expected: str) -> None:
 @pytest.mark.parametrize("raw", [None, "", "0", "96", "977", "20", "2C", "FR"])
 def test_normalise_department_rejects(raw: str | None) -> None:
     assert normalise_department(raw) is None
+
+
+def test_a_record_whose_donnees_has_no_form_root_is_read_from_its_sections() -> None:
+    # The poller fixtures: Opendatasoft-shaped records whose `donnees` holds the DONNEES sections directly.
+    records = json.loads((FIXTURES.parent / "pollers" / "boamp" / "records.json").read_text(encoding="utf-8"))
+    notices = [notice for record in records for notice in parse_boamp_record(record)]
+    assert [n.notice_id for n in notices] == [
+        "boamp:16-652",
+        "boamp:16-181902",
+        "boamp:16-186394",
+        "boamp:17-1028",
+        "boamp:16-138580",
+    ]
+    assert notices[0].title.startswith("DAMR 2016/01 PRESTATION D'INTERIM MEDICAL")
