@@ -11,6 +11,7 @@ import hashlib
 import logging
 from dataclasses import asdict, dataclass
 
+import asyncpg
 from faststream.kafka.annotations import KafkaMessage
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -99,19 +100,8 @@ class Ingest:
                 digest, notices[0].source, origin, filename, content_type, len(body), len(notices), body,
             )  # fmt: skip
             for notice in notices:
-                first = await conn.fetchval(
-                    """INSERT INTO published_notices (notice_id, version, sha256) VALUES ($1, $2, $3)
-                       ON CONFLICT DO NOTHING RETURNING true""",
-                    notice.notice_id,
-                    notice.version,
-                    digest,
-                )
-                if first:
-                    # Published inside the transaction: if the broker fails, the dedupe keys are rolled back and
-                    # the document can be received again; a crash after the send may publish twice, which
-                    # downstream idempotency (match ids, delivery keys) absorbs.
-                    await self._notices.publish(notice, key=notice.notice_id.encode())
-                accepted.append(Accepted(notice=notice, duplicate=not first))
+                published = await self._publish_once(conn, notice, digest)
+                accepted.append(Accepted(notice=published or notice, duplicate=published is None))
         _log.info(
             "accepted document",
             extra={
@@ -123,6 +113,43 @@ class Ingest:
             },
         )
         return accepted
+
+    async def _publish_once(self, conn: asyncpg.Connection, notice: Notice, digest: str) -> Notice | None:
+        """Publish `notice` unless the same content was published before; returns what was published.
+
+        Dedupe is on content, not on the version the source claims: a source that changes a notice without
+        changing its revision (or reuses release ids) still gets its change through, as a new version.
+        """
+        content_hash = hashlib.sha256(notice.model_dump_json(exclude={"version"}).encode()).hexdigest()
+        if await conn.fetchval(
+            "SELECT true FROM published_notices WHERE notice_id = $1 AND content_hash = $2",
+            notice.notice_id,
+            content_hash,
+        ):
+            return None
+        inserted = await conn.fetchval(
+            """INSERT INTO published_notices (notice_id, version, sha256, content_hash) VALUES ($1, $2, $3, $4)
+               ON CONFLICT DO NOTHING RETURNING true""",
+            notice.notice_id,
+            notice.version,
+            digest,
+            content_hash,
+        )
+        if not inserted:  # the version is taken by other content: this is a new version all the same
+            notice = notice.model_copy(update={"version": f"{notice.version}~{content_hash[:12]}"})
+            await conn.execute(
+                """INSERT INTO published_notices (notice_id, version, sha256, content_hash) VALUES ($1, $2, $3, $4)
+                   ON CONFLICT DO NOTHING""",
+                notice.notice_id,
+                notice.version,
+                digest,
+                content_hash,
+            )
+        # Published inside the transaction: if the broker fails, the dedupe keys are rolled back and the
+        # document can be received again; a crash after the send may publish twice, which downstream
+        # idempotency (match ids, delivery keys) absorbs.
+        await self._notices.publish(notice, key=notice.notice_id.encode())
+        return notice
 
     async def _http_document(self, request: Request) -> JSONResponse:
         limit = self.runtime.settings.max_document_bytes

@@ -172,6 +172,19 @@ def test_a_real_french_notice_reaches_email_and_signed_webhook(running: RunningP
     time.sleep(2)
     assert sum("collecte@example.org" in m.recipients for m in running.mail.messages()) == 1
 
+    # The same notice changed without a new revision number is a new version: published, alerted again.
+    changed = PIEMONT.read_bytes().replace(b"collecte des colonnes", b"collecte des bornes")
+    revised = client.post("/v1/notices", content=changed, headers={**auth(account), "content-type": "application/xml"})
+    assert revised.status_code == 202, revised.text
+    assert revised.json()["notice_id"] == notice_id
+    assert revised.json()["duplicate"] is False
+    assert revised.json()["version"].startswith("01~")
+    eventually(
+        lambda: sum("collecte@example.org" in m.recipients for m in running.mail.messages()) == 2,
+        what="an alert for the new version",
+    )
+    assert "bornes" in client.get(f"/v1/notices/{notice_id}", headers=auth(account)).json()["title"]
+
     # Deleting the subscription reaches the matcher as a tombstone.
     deleted = client.delete(f"/v1/subscriptions/{subscription.json()['id']}", headers=auth(account))
     assert deleted.status_code == 204
@@ -232,6 +245,11 @@ def test_malformed_xml_posted_to_the_api_gets_a_clear_4xx(running: RunningPlatfo
     assert "unknown-format" in response.json()["detail"]
     response = client.post("/v1/notices", content=b"GIF89a", headers={**auth(account), "content-type": "image/gif"})
     assert response.status_code == 415
+
+    oversized = b"<?xml version='1.0'?><r>" + b"x" * (5 * 1024 * 1024) + b"</r>"
+    response = client.post("/v1/notices", content=oversized, headers={**auth(account), "content-type": "text/xml"})
+    assert response.status_code == 413
+    assert "limit" in response.json()["detail"]
 
 
 def test_import_reports_each_file_dead_letters_the_broken_one_and_the_pipeline_keeps_working(

@@ -42,7 +42,7 @@ async def test_migrations_apply_once_and_are_recorded(settings: Settings) -> Non
         second = await apply_migrations(pool, service="ingest", package="services.ingest")
         assert second == []
         rows = await pool.fetch("SELECT version, name FROM schema_migrations WHERE service = 'ingest' ORDER BY version")
-        names = ["001_raw_documents.sql", "002_poller_cursors.sql"]
+        names = ["001_raw_documents.sql", "002_poller_cursors.sql", "003_content_hash.sql"]
         assert [r["name"] for r in rows] == names
         assert first in ([], names)  # another test may have migrated this database first
         assert await pool.fetchval("SELECT to_regclass('published_notices')::text") == "published_notices"
