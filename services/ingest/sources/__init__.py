@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from lxml import etree
+from pydantic import ValidationError
 
 from schemas.notice import Notice
 from services.ingest.sources._errors import DocumentError
@@ -135,15 +136,30 @@ def _is_canonical(value: Any) -> bool:
     return isinstance(value, dict) and value.get("schema_version") == 1 and "notice_id" in value and "buyer" in value
 
 
-def _canonical(value: dict[str, Any]) -> Notice:
-    from pydantic import ValidationError
+# Sources whose identifiers only their own parsers may mint: a canonical notice cannot claim them.
+_RESERVED_SOURCES = frozenset({"eforms", "ocds", "boamp", "plan"})
 
+
+def _canonical(value: dict[str, Any]) -> Notice:
     try:
-        return Notice.model_validate(value)
+        notice = Notice.model_validate(value)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise DocumentError("invalid-value", f"canonical notice: {where}: {first['msg']}") from None
+    if notice.source in _RESERVED_SOURCES:
+        raise DocumentError(
+            "invalid-value",
+            f"canonical notice: source {notice.source!r} is reserved for documents in that format; send the "
+            "original document, or name your own source",
+        )
+    if notice.notice_id != f"{notice.source}:{notice.source_id}":
+        raise DocumentError(
+            "invalid-value",
+            f"canonical notice: notice_id must be '{notice.source}:{notice.source_id}' (source:source_id), "
+            f"not {notice.notice_id!r}",
+        )
+    return notice
 
 
 def _with_version(notice: Notice) -> Notice:
