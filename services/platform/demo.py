@@ -135,7 +135,7 @@ def run_platform(var: Path, *, demo: bool, api_port: int) -> int:
             print(
                 f"  demo account  {created['account']['id']}  API key {created['account']['api_key']}\n"
                 f"  subscription  {created['subscription']['name']}\n"
-                f"Import more with: .venv/bin/tenderwatch import FILE.xml ...\nCtrl-C stops everything.\n",
+                f"Import more with: .venv/bin/tenderwatch import FILE_OR_FOLDER ...\nCtrl-C stops everything.\n",
                 flush=True,
             )
         seen_mail = seen_hooks = 0
