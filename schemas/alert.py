@@ -41,6 +41,7 @@ class NoticeSummary(_Model):
     deadline: datetime | None = None
     planned_date: date | None = None
     source_url: str | None = None
+    duplicate_group: str | None = None
 
     @classmethod
     def of(cls, notice: ClassifiedNotice, description_chars: int = 600) -> NoticeSummary:
@@ -67,6 +68,7 @@ class NoticeSummary(_Model):
             deadline=notice.deadline,
             planned_date=notice.planned_date,
             source_url=notice.source_url,
+            duplicate_group=notice.duplicate_group,
         )
 
 

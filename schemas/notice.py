@@ -145,15 +145,46 @@ class CpvProvenance(StrEnum):
     NONE = "none"
 
 
+class CpvCandidate(_Model):
+    """A CPV code inferred from a notice's text, with how sure the classifier is."""
+
+    code: str = Field(description="8-digit CPV code")
+    confidence: float = Field(ge=0, le=1)
+
+
+class BuyerCategory(StrEnum):
+    STATE = "state"  # State services and their agencies
+    REGION = "region"
+    DEPARTMENT = "department"  # conseil départemental
+    MUNICIPALITY = "municipality"  # commune, intercommunalité, métropole
+    HOSPITAL = "hospital"
+    UTILITY = "utility"  # network utilities: water, energy, transport, post
+    OTHER_PUBLIC = "other-public"
+
+
+class GeographySource(StrEnum):
+    PLACES = "places"  # the places of performance
+    BUYER = "buyer"  # only the buyer's address was known
+    NONE = "none"
+
+
 class ClassifiedNotice(Notice):
     """A notice with what the classifier derived from it (DESIGN.md §4)."""
 
     sectors: list[str] = Field(default_factory=list, description="sector ids from the sector taxonomy")
     cpv_provenance: CpvProvenance = CpvProvenance.NONE
     cpv_confidence: float = Field(default=0.0, ge=0, le=1)
+    cpv_inferred: list[CpvCandidate] = Field(
+        default_factory=list, description="top CPV codes inferred from the text when the notice gives none, best first"
+    )
     departments: list[str] = Field(default_factory=list, description="INSEE department codes, e.g. '31', '2A'")
     regions: list[str] = Field(default_factory=list, description="INSEE region codes, e.g. '76'")
     countries: list[str] = Field(default_factory=list, description="ISO 3166-1 alpha-2 codes")
+    geography_source: GeographySource = GeographySource.NONE
+    buyer_category: BuyerCategory | None = None
     value_band: str | None = None
-    duplicate_group: str | None = None
+    duplicate_group: str | None = Field(
+        default=None, description="shared by the notices that publish the same procedure (across sources)"
+    )
+    warnings: list[str] = Field(default_factory=list, description="what the classifier could not use, and why")
     classified_at: datetime
