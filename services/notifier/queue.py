@@ -38,7 +38,11 @@ def delivery_id_for(subscriber_id: str, notice_id: str, version: str, channel: C
 
 
 async def record(conn: asyncpg.Connection, match: Match) -> int:
-    """Queue one delivery per distinct target of the match; returns how many are new."""
+    """Queue one delivery per distinct target of the match; returns how many are new and to be sent.
+
+    A notice whose procedure (`duplicate_group`) already reached a target through another notice is recorded
+    as suppressed, so a subscriber hears of a procedure once even when several sources publish it.
+    """
     targets: dict[tuple[Channel, str], str] = {}
     for sub in match.subscriptions:
         if sub.email:
@@ -46,20 +50,27 @@ async def record(conn: asyncpg.Connection, match: Match) -> int:
         if sub.webhook_endpoint_id:
             targets.setdefault((Channel.WEBHOOK, sub.webhook_endpoint_id), sub.language)
     payload = match.model_dump_json()
+    group = match.notice.duplicate_group
     new = 0
+    notice = match.notice
     for (channel, target), language in targets.items():
-        delivery_id = delivery_id_for(
-            match.subscriber_id, match.notice.notice_id, match.notice.version, channel, target
-        )
+        delivery_id = delivery_id_for(match.subscriber_id, notice.notice_id, notice.version, channel, target)
+        # The same procedure already reached this target through another source's notice: record, do not send.
+        already = group and await conn.fetchval(
+            """SELECT notice_id FROM deliveries WHERE subscriber_id = $1 AND channel = $2 AND target = $3
+               AND duplicate_group = $4 AND notice_id <> $5 LIMIT 1""",
+            match.subscriber_id, channel.value, target, group, match.notice.notice_id,
+        )  # fmt: skip
         inserted = await conn.fetchval(
             """INSERT INTO deliveries (delivery_id, subscriber_id, match_id, notice_id, notice_version, channel,
-                                       target, language, match, status)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, 'pending')
+                                       target, language, match, status, duplicate_group, last_error)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12)
                ON CONFLICT DO NOTHING RETURNING true""",
             delivery_id, match.subscriber_id, match.match_id, match.notice.notice_id, match.notice.version,
-            channel.value, target, language, payload,
+            channel.value, target, language, payload, "suppressed" if already else "pending", group,
+            f"same procedure as {already}, already delivered" if already else None,
         )  # fmt: skip
-        new += bool(inserted)
+        new += bool(inserted and not already)
     if new:
         await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
     return new

@@ -62,10 +62,10 @@ async def test_outbox_publishes_committed_changes_in_order_and_never_rolled_back
     assert [r.value for r in records] == [b'{"v": 1}', None]  # the deletion is a real tombstone
 
 
-def _match(subscriber: str, notice_id: str) -> Match:
+def _match(subscriber: str, notice_id: str, duplicate_group: str | None = None) -> Match:
     summary = NoticeSummary(
         notice_id=notice_id, version="01", kind=NoticeKind.COMPETITION, title="Voirie", language="fr",
-        buyer_name="Ville de Toulouse",
+        buyer_name="Ville de Toulouse", duplicate_group=duplicate_group,
     )  # fmt: skip
     return Match(
         match_id=match_id_for(subscriber, notice_id, "01"),
@@ -110,5 +110,30 @@ async def test_a_redelivered_match_is_queued_once_per_target_and_settles_once(se
             "SELECT outcome, detail FROM delivery_attempts WHERE delivery_id = $1", webhook.delivery_id
         )
         assert [(a["outcome"], a["detail"]) for a in attempts] == [("retry", "HTTP 503")]
+    finally:
+        await runtime.stop()
+
+
+async def test_a_procedure_published_by_two_sources_reaches_a_subscriber_once(settings: Settings) -> None:
+    runtime = Runtime(settings, service="notifier", migrations="services.notifier")
+    await runtime.start()
+    try:
+        pool: asyncpg.Pool = runtime.pool
+        subscriber, group = f"acc_{time.time_ns()}", f"proc:{time.time_ns()}"
+        on_ted = _match(subscriber, f"eforms:{time.time_ns()}", group)
+        on_boamp = _match(subscriber, f"boamp:{time.time_ns()}", group)
+        async with pool.acquire() as conn, conn.transaction():
+            assert await queue.record(conn, on_ted) == 2
+        async with pool.acquire() as conn, conn.transaction():
+            assert await queue.record(conn, on_boamp) == 0
+        rows = await pool.fetch(
+            "SELECT channel, status, last_error FROM deliveries WHERE match_id = $1 ORDER BY channel",
+            on_boamp.match_id,
+        )
+        assert [(r["channel"], r["status"]) for r in rows] == [("email", "suppressed"), ("webhook", "suppressed")]
+        assert rows[0]["last_error"] == f"same procedure as {on_ted.notice.notice_id}, already delivered"
+        other = _match(f"acc_other_{time.time_ns()}", on_boamp.notice.notice_id, group)
+        async with pool.acquire() as conn, conn.transaction():
+            assert await queue.record(conn, other) == 2  # another subscriber still hears of it
     finally:
         await runtime.stop()
