@@ -1,9 +1,11 @@
-"""Our sector taxonomy: activity sectors defined as sets of CPV prefixes (`data/sectors.json`).
+"""Our sector taxonomy: 22 activity sectors defined as sets of CPV prefixes (`data/sectors.json`).
 
 Rule: a CPV code belongs to every sector one of whose prefixes it starts with, so a code may fall in several
-sectors (45233140, road surfacing, is public works only; 45000000, construction in general, is both building and
-public works). No sector outranks another: subscribers of either should hear of the notice. A prefix of 8 digits
-names one generic code, which lets a division split between sectors (45, 90…) still send its generic code to each.
+sectors (45233140, road surfacing, is civil engineering only; 45000000, construction in general, is both building
+and civil engineering; 79952000, event organisation, is both consulting and events). No sector outranks another:
+subscribers of either should hear of the notice. A prefix of 8 digits names one generic code, which lets a division
+split between sectors (45, 65, 75, 90…) still send its generic code to each. Every one of the 9,454 CPV 2008 codes
+falls in at least one sector; there is no catch-all sector.
 """
 
 from __future__ import annotations
@@ -61,8 +63,16 @@ class SectorTaxonomy:
         return self._by_id.get(sector_id)
 
     def sectors_of(self, cpv_codes: list[str]) -> list[str]:
-        """Ids of the sectors covering any of the 8-digit `cpv_codes`, in taxonomy order."""
-        return [sector.id for sector in self._sectors if any(sector.covers(code) for code in cpv_codes)]
+        """Ids of the sectors covering any of the 8-digit `cpv_codes`, in taxonomy order.
+
+        A code no sector covers (one outside CPV 2008, kept for its division) counts as its division's generic code,
+        which every taxonomy covers: it still says what trade the notice is about.
+        """
+        covered = [code if self._covered(code) else code[:2] + "000000" for code in cpv_codes]
+        return [sector.id for sector in self._sectors if any(sector.covers(code) for code in covered)]
+
+    def _covered(self, cpv_code: str) -> bool:
+        return any(sector.covers(cpv_code) for sector in self._sectors)
 
 
 def _sector(item: dict[str, Any], source: str) -> Sector:
