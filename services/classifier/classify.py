@@ -1,4 +1,5 @@
-"""Classification of a notice: normalised CPV codes, sectors, geography and value band."""
+"""Classification of a notice: CPV codes (checked or inferred), sectors, geography, buyer type, value band and
+duplicate group."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from schemas.notice import Address, ClassifiedNotice, CpvProvenance, Lot, Money, Notice, Place
-from services.classifier.cpv import CpvVocabulary, InvalidCpvCodeError
-from services.classifier.geo import Geography, Location
+from schemas.notice import ClassifiedNotice, ContractNature, CpvProvenance, Lot, Money, Notice
+from services.classifier.buyers import buyer_category
+from services.classifier.cpv import CpvVocabulary
+from services.classifier.duplicates import duplicate_group
+from services.classifier.geo import Geography
+from services.classifier.inference import CpvInferrer, texts_for_inference
 from services.classifier.sectors import SectorTaxonomy
-from services.classifier.value import value_band
+from services.classifier.value import value_band, value_warning
+
+_WORKS_DIVISION = "45"
 
 
 @dataclass(frozen=True)
@@ -20,74 +26,101 @@ class Classifier:
     vocabulary: CpvVocabulary
     taxonomy: SectorTaxonomy
     geography: Geography
+    inferrer: CpvInferrer
 
     @classmethod
     def load(cls) -> Classifier:
-        """Load the reference data shipped with the classifier."""
-        return cls(CpvVocabulary.load(), SectorTaxonomy.load(), Geography.load())
+        """Load the reference data shipped with the classifier (about a second, mostly the CPV inferrer)."""
+        return cls(CpvVocabulary.load(), SectorTaxonomy.load(), Geography.load(), CpvInferrer.load())
 
     def classify(self, notice: Notice, *, now: datetime) -> ClassifiedNotice:
-        """The notice with normalised CPV codes (invalid ones dropped) and what they and its places say.
+        """The notice with normalised CPV codes and what they, its text, its places and its buyer say.
 
-        CPV provenance is `given` (confidence 1.0) when the notice keeps at least one valid code, else `none`:
-        codes are never inferred here. Geography comes from the places of performance (notice and lots); the
-        buyer's address is used only when those places locate nothing.
+        - CPV: codes are checked against CPV 2008; a code that cannot be read is dropped and one outside the list
+          is kept; both leave a warning. Provenance is `given` (confidence 1.0) when a valid code remains. Without
+          one, codes are inferred from the title and description: the top candidates go to `cpv_inferred`, the
+          sectors come from the best one and provenance is `inferred` with its confidence; `none` when the text
+          says nothing the vocabulary knows. Given codes are never replaced by inferred ones.
+        - Geography: the places of performance (notice and lots), else the buyer's address, flagged as such.
         """
+        warnings: list[str] = []
         normalised = notice.model_copy(
             update={
-                "cpv_main": self._cpv_or_none(notice.cpv_main),
-                "cpv_additional": self._cpv_list(notice.cpv_additional),
-                "lots": [self._lot(lot) for lot in notice.lots],
+                "cpv_main": self._cpv_or_none(notice.cpv_main, warnings),
+                "cpv_additional": self._cpv_list(notice.cpv_additional, warnings),
+                "lots": [self._lot(lot, warnings) for lot in notice.lots],
             }
         )
         codes = normalised.all_cpv()
-        location = self._places_location(normalised.all_places())
-        if location.is_empty and notice.buyer.address is not None:
-            location = self._address_location(notice.buyer.address)
+        inferred = [] if codes else self.inferrer.infer(*texts_for_inference(normalised))
+        if codes:
+            provenance, confidence, sectors = CpvProvenance.GIVEN, 1.0, self.taxonomy.sectors_of(codes)
+        elif inferred:
+            best = inferred[0]
+            provenance, confidence = CpvProvenance.INFERRED, best.confidence
+            sectors = self.taxonomy.sectors_of([best.code])
+        else:
+            provenance, confidence, sectors = CpvProvenance.NONE, 0.0, []
+        location, geography_source = self.geography.locate_notice(normalised.all_places(), notice.buyer.address)
+        category = buyer_category(notice.buyer)
+        value = _estimated_value(normalised)
+        warning = value_warning(value)
+        if warning is not None:
+            warnings.append(warning)
+        main_code = normalised.cpv_main or (codes[0] if codes else inferred[0].code if inferred else None)
         return ClassifiedNotice.model_validate(
             {
                 **normalised.model_dump(),
-                "sectors": self.taxonomy.sectors_of(codes),
-                "cpv_provenance": CpvProvenance.GIVEN if codes else CpvProvenance.NONE,
-                "cpv_confidence": 1.0 if codes else 0.0,
+                "sectors": sectors,
+                "cpv_provenance": provenance,
+                "cpv_confidence": confidence,
+                "cpv_inferred": inferred,
                 "departments": list(location.departments),
                 "regions": list(location.regions),
                 "countries": list(location.countries),
-                "value_band": value_band(_estimated_value(normalised)),
-                "duplicate_group": None,
+                "geography_source": geography_source,
+                "buyer_category": category,
+                "value_band": value_band(
+                    value,
+                    _nature(normalised, main_code),
+                    buyer=category,
+                    on=normalised.published_at or normalised.planned_date,
+                ),
+                "duplicate_group": duplicate_group(normalised),
+                "warnings": list(dict.fromkeys(warnings)),
                 "classified_at": now,
             }
         )
 
-    def _cpv_or_none(self, raw: str | None) -> str | None:
+    def _cpv_or_none(self, raw: str | None, warnings: list[str]) -> str | None:
         if raw is None:
             return None
-        try:
-            return self.vocabulary.normalise(raw)
-        except InvalidCpvCodeError:
-            return None
+        code, warning = self.vocabulary.check(raw)
+        if warning is not None:
+            warnings.append(warning)
+        return code
 
-    def _cpv_list(self, raws: list[str]) -> list[str]:
-        codes = (self._cpv_or_none(raw) for raw in raws)
+    def _cpv_list(self, raws: list[str], warnings: list[str]) -> list[str]:
+        codes = (self._cpv_or_none(raw, warnings) for raw in raws)
         return list(dict.fromkeys(code for code in codes if code))
 
-    def _lot(self, lot: Lot) -> Lot:
+    def _lot(self, lot: Lot, warnings: list[str]) -> Lot:
         return lot.model_copy(
-            update={"cpv_main": self._cpv_or_none(lot.cpv_main), "cpv_additional": self._cpv_list(lot.cpv_additional)}
+            update={
+                "cpv_main": self._cpv_or_none(lot.cpv_main, warnings),
+                "cpv_additional": self._cpv_list(lot.cpv_additional, warnings),
+            }
         )
 
-    def _places_location(self, places: list[Place]) -> Location:
-        location = Location()
-        for place in places:
-            location = location | self.geography.locate(
-                nuts=place.nuts, postal_code=place.postal_code, country=place.country, department=place.department
-            )
-        return location
 
-    def _address_location(self, address: Address) -> Location:
-        return self.geography.locate(
-            nuts=address.nuts, postal_code=address.postal_code, country=address.country, department=address.department
-        )
+def _nature(notice: Notice, main_code: str | None) -> ContractNature | None:
+    """The contract nature, else works when the main (or inferred) CPV is a works code: the EU threshold depends
+    on it."""
+    if notice.contract_nature is not None:
+        return notice.contract_nature
+    if main_code is not None and main_code.startswith(_WORKS_DIVISION):
+        return ContractNature.WORKS
+    return None
 
 
 def _estimated_value(notice: Notice) -> Money | None:
