@@ -40,8 +40,10 @@ def delivery_id_for(subscriber_id: str, notice_id: str, version: str, channel: C
 async def record(conn: asyncpg.Connection, match: Match) -> int:
     """Queue one delivery per distinct target of the match; returns how many are new and to be sent.
 
-    A notice whose procedure (`duplicate_group`) already reached a target through another notice is recorded
-    as suppressed, so a subscriber hears of a procedure once even when several sources publish it.
+    A notice whose procedure (`duplicate_group`) already reached a target through another notice of the same kind
+    is recorded as suppressed, so a subscriber hears of a procedure once even when several sources publish it. The
+    kind matters: the prior information, the call for tender and the award of one procedure share its group, and
+    each is news.
     """
     targets: dict[tuple[Channel, str], str] = {}
     for sub in match.subscriptions:
@@ -58,8 +60,8 @@ async def record(conn: asyncpg.Connection, match: Match) -> int:
         # The same procedure already reached this target through another source's notice: record, do not send.
         already = group and await conn.fetchval(
             """SELECT notice_id FROM deliveries WHERE subscriber_id = $1 AND channel = $2 AND target = $3
-               AND duplicate_group = $4 AND notice_id <> $5 LIMIT 1""",
-            match.subscriber_id, channel.value, target, group, match.notice.notice_id,
+               AND duplicate_group = $4 AND notice_id <> $5 AND match->'notice'->>'kind' = $6 LIMIT 1""",
+            match.subscriber_id, channel.value, target, group, notice.notice_id, notice.kind.value,
         )  # fmt: skip
         inserted = await conn.fetchval(
             """INSERT INTO deliveries (delivery_id, subscriber_id, match_id, notice_id, notice_version, channel,

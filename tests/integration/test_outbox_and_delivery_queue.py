@@ -62,9 +62,11 @@ async def test_outbox_publishes_committed_changes_in_order_and_never_rolled_back
     assert [r.value for r in records] == [b'{"v": 1}', None]  # the deletion is a real tombstone
 
 
-def _match(subscriber: str, notice_id: str, duplicate_group: str | None = None) -> Match:
+def _match(
+    subscriber: str, notice_id: str, duplicate_group: str | None = None, kind: NoticeKind = NoticeKind.COMPETITION
+) -> Match:
     summary = NoticeSummary(
-        notice_id=notice_id, version="01", kind=NoticeKind.COMPETITION, title="Voirie", language="fr",
+        notice_id=notice_id, version="01", kind=kind, title="Voirie", language="fr",
         buyer_name="Ville de Toulouse", duplicate_group=duplicate_group,
     )  # fmt: skip
     return Match(
@@ -114,7 +116,7 @@ async def test_a_redelivered_match_is_queued_once_per_target_and_settles_once(se
         await runtime.stop()
 
 
-async def test_a_procedure_published_by_two_sources_reaches_a_subscriber_once(settings: Settings) -> None:
+async def test_a_procedure_published_by_two_sources_reaches_a_subscriber_once_per_kind(settings: Settings) -> None:
     runtime = Runtime(settings, service="notifier", migrations="services.notifier")
     await runtime.start()
     try:
@@ -135,5 +137,8 @@ async def test_a_procedure_published_by_two_sources_reaches_a_subscriber_once(se
         other = _match(f"acc_other_{time.time_ns()}", on_boamp.notice.notice_id, group)
         async with pool.acquire() as conn, conn.transaction():
             assert await queue.record(conn, other) == 2  # another subscriber still hears of it
+        award = _match(subscriber, f"eforms:{time.time_ns()}", group, NoticeKind.RESULT)
+        async with pool.acquire() as conn, conn.transaction():
+            assert await queue.record(conn, award) == 2  # the award of the procedure is news
     finally:
         await runtime.stop()
