@@ -2,10 +2,12 @@
 
 from schemas.alert import (
     Channel,
+    Criterion,
     Delivery,
     DeliveryStatus,
     Match,
     MatchedSubscription,
+    MatchReason,
     NoticeSummary,
     match_id_for,
 )
@@ -34,6 +36,7 @@ from schemas.subscription import (
     SubscriptionChange,
     SubscriptionFilters,
     WebhookEndpoint,
+    WithoutValue,
 )
 from schemas.topics import DOCUMENT_HEADERS, Topic
 
@@ -47,6 +50,7 @@ __all__ = [
     "ContractNature",
     "CpvCandidate",
     "CpvProvenance",
+    "Criterion",
     "Delivery",
     "DeliverySettings",
     "DeliveryStatus",
@@ -55,6 +59,7 @@ __all__ = [
     "KeywordQuery",
     "Lot",
     "Match",
+    "MatchReason",
     "MatchedSubscription",
     "Money",
     "Notice",
@@ -68,5 +73,6 @@ __all__ = [
     "SubscriptionFilters",
     "Topic",
     "WebhookEndpoint",
+    "WithoutValue",
     "match_id_for",
 ]

@@ -72,10 +72,55 @@ class NoticeSummary(_Model):
         )
 
 
+class Criterion(StrEnum):
+    """A criterion of the subscription filters (schemas/subscription.py), as named in a match reason."""
+
+    KIND = "kind"
+    CPV = "cpv"
+    SECTOR = "sector"
+    DEPARTMENT = "department"
+    REGION = "region"
+    COUNTRY = "country"
+    KEYWORDS = "keywords"
+    VALUE = "value"
+    BUYER = "buyer"
+    BUYER_CATEGORY = "buyer_category"
+    PROCEDURE_TYPE = "procedure_type"
+    SME_SUITABLE = "sme_suitable"
+    RESERVED = "reserved"
+    DEADLINE = "deadline"
+    EVERYTHING = "everything"  # a subscription without any criterion
+
+
+class MatchReason(_Model):
+    """One criterion that held, with the subscription's values that made it hold and what the notice had.
+
+    By criterion, `values` / `notice_values`:
+    - kind, sector, department, region, country, buyer_category, procedure_type: the values asked for that the notice
+      has, in the subscription's order / the same;
+    - cpv: the subscription's codes that cover a notice code / the notice codes they cover;
+    - keywords: the terms found, as written / the fields searched, `["title"]` or `["title", "description"]`;
+    - value: `[min, max]` in euros, `""` for an open bound / `["<amount> EUR"]`, or `[]` for a notice without a
+      value that the subscription lets through;
+    - buyer: the buyers asked for that match / the notice's buyer name;
+    - sme_suitable, reserved: `["true"]` or `["false"]` / the same;
+    - deadline: `[min_days_left]` / the deadline as an ISO 8601 datetime, or `[]` for a notice without one;
+    - everything: `[]` / `[]`.
+    """
+
+    criterion: Criterion
+    values: list[str] = Field(
+        default_factory=list, description="the subscription's values that matched, e.g. ['45000000'] or ['voirie']"
+    )
+    notice_values: list[str] = Field(
+        default_factory=list, description="what the notice had, e.g. ['45233140'], ['250000 EUR']"
+    )
+
+
 class MatchedSubscription(_Model):
     subscription_id: str
     name: str
-    reasons: list[str] = Field(description="why it matched, one line per criterion, e.g. 'cpv 45000000'")
+    reasons: list[MatchReason] = Field(description="why it matched: one reason per criterion that the filters set")
     email: str | None = None
     email_frequency: EmailFrequency = EmailFrequency.INSTANT
     language: Literal["fr", "en"] = "fr"

@@ -182,6 +182,9 @@ class ClassifiedNotice(Notice):
     countries: list[str] = Field(default_factory=list, description="ISO 3166-1 alpha-2 codes")
     geography_source: GeographySource = GeographySource.NONE
     buyer_category: BuyerCategory | None = None
+    value_eur: Decimal | None = Field(
+        default=None, description="the estimated value (or the sum of the lots') in euros, static conversion table"
+    )
     value_band: str | None = None
     duplicate_group: str | None = Field(
         default=None, description="shared by the notices that publish the same procedure (across sources)"

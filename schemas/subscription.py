@@ -10,7 +10,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from schemas.notice import NoticeKind
+from schemas.notice import BuyerCategory, NoticeKind
 
 SUBSCRIPTION_SCHEMA_VERSION: Final = 1
 
@@ -19,6 +19,7 @@ _DEPARTMENT = re.compile(r"^(\d{2}|2[AB]|97\d)$")
 _REGION = re.compile(r"^\d{2}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_MAX_QUERY_CHARS = 1000
 
 
 class _Model(BaseModel):
@@ -26,35 +27,35 @@ class _Model(BaseModel):
 
 
 class KeywordQuery(_Model):
-    """Words or quoted phrases searched in the notice text, after normalisation.
+    """A keyword query over the notice's title and description (or its title alone).
 
-    A plain list given where a query is expected means `any`.
+    The language: words are all required (`voirie enrobés`); `"quoted phrases"` must appear as written, word after
+    word; `OR` (upper case) between two parts needs either; `-word` or `-"a phrase"` excludes; parentheses group
+    (`(voirie OR chaussée) -entretien`). Matching ignores case, accents, ligatures (œ/oe, æ/ae), elisions (d', l')
+    and plurals. A string given where a query is expected is its `query`.
     """
 
-    any: list[str] = Field(default_factory=list, description="at least one of these")
-    all: list[str] = Field(default_factory=list, description="every one of these")
-    none: list[str] = Field(default_factory=list, description="none of these")
-    title_only: bool = False
+    query: str = Field(min_length=1, max_length=_MAX_QUERY_CHARS, description="the keyword query, see above")
+    title_only: bool = Field(default=False, description="search the title only, not the description")
 
     @model_validator(mode="before")
     @classmethod
-    def _from_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return {"any": [value]}
-        if isinstance(value, list):
-            return {"any": value}
-        return value
+    def _from_string(cls, value: Any) -> Any:
+        return {"query": value} if isinstance(value, str) else value
 
-    @field_validator("any", "all", "none")
+    @field_validator("query")
     @classmethod
-    def _non_blank(cls, terms: list[str]) -> list[str]:
-        cleaned = [t.strip() for t in terms]
-        if any(not t for t in cleaned):
-            raise ValueError("keywords must not be blank")
-        return cleaned
+    def _not_blank(cls, query: str) -> str:
+        if not query.strip():
+            raise ValueError("the keyword query must not be blank")
+        return query.strip()
 
-    def is_empty(self) -> bool:
-        return not (self.any or self.all or self.none)
+
+class WithoutValue(StrEnum):
+    """What a value criterion does with a notice that publishes no estimated value (most French notices)."""
+
+    INCLUDE = "include"
+    EXCLUDE = "exclude"
 
 
 class SubscriptionFilters(_Model):
@@ -70,8 +71,33 @@ class SubscriptionFilters(_Model):
     regions: list[str] = Field(default_factory=list, description="INSEE region codes: '76'")
     countries: list[str] = Field(default_factory=list, description="ISO 3166-1 alpha-2 codes")
     keywords: KeywordQuery | None = None
-    value_min: Decimal | None = Field(default=None, ge=0)
-    value_max: Decimal | None = Field(default=None, ge=0)
+    value_min: Decimal | None = Field(default=None, ge=0, description="in euros, inclusive")
+    value_max: Decimal | None = Field(default=None, ge=0, description="in euros, inclusive")
+    without_value: WithoutValue = Field(
+        default=WithoutValue.INCLUDE,
+        description="whether a notice without an estimated value passes value_min / value_max",
+    )
+    buyers: list[str] = Field(
+        default_factory=list,
+        description="buyers by SIRET or SIREN (a SIREN covers every establishment) or by name (compared normalised)",
+    )
+    buyer_categories: list[BuyerCategory] = Field(default_factory=list)
+    procedure_types: list[str] = Field(
+        default_factory=list, description="eForms procedure type codes ('open', 'restricted', 'oth-single'…)"
+    )
+    sme_suitable: bool | None = Field(
+        default=None, description="true: only notices the buyer marks suitable for SMEs; false: only the others"
+    )
+    reserved: bool | None = Field(
+        default=None,
+        description="true: only contracts reserved to sheltered workshops or social-economy firms; false: none of them",
+    )
+    min_days_left: int | None = Field(
+        default=None,
+        ge=0,
+        le=366,
+        description="at least this many days left before the submission deadline; notices without one pass",
+    )
 
     @field_validator("cpv", mode="before")
     @classmethod
@@ -126,6 +152,14 @@ class SubscriptionFilters(_Model):
                 raise ValueError(f"country {code!r} must be an ISO 3166-1 alpha-2 code such as 'FR'")
             out.append(value)
         return out
+
+    @field_validator("buyers", "procedure_types")
+    @classmethod
+    def _non_blank_values(cls, values: list[str]) -> list[str]:
+        cleaned = [value.strip() for value in values]
+        if any(not value for value in cleaned):
+            raise ValueError("values must not be blank")
+        return cleaned
 
     @model_validator(mode="after")
     def _range(self) -> SubscriptionFilters:

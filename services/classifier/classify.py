@@ -14,9 +14,10 @@ from services.classifier.duplicates import duplicate_group
 from services.classifier.geo import Geography
 from services.classifier.inference import CpvInferrer, texts_for_inference
 from services.classifier.sectors import SectorTaxonomy
-from services.classifier.value import value_band, value_warning
+from services.classifier.value import amount_in_eur, value_band, value_warning
 
 _WORKS_DIVISION = "45"
+_CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Classifier:
                 "regions": list(location.regions),
                 "countries": list(location.countries),
                 "geography_source": geography_source,
+                "value_eur": _in_euros(value),
                 "buyer_category": category,
                 "value_band": value_band(
                     value,
@@ -121,6 +123,11 @@ def _nature(notice: Notice, main_code: str | None) -> ContractNature | None:
     if main_code is not None and main_code.startswith(_WORKS_DIVISION):
         return ContractNature.WORKS
     return None
+
+
+def _in_euros(value: Money | None) -> Decimal | None:
+    amount = None if value is None else amount_in_eur(value)
+    return None if amount is None else amount.quantize(_CENT)
 
 
 def _estimated_value(notice: Notice) -> Money | None:

@@ -185,6 +185,10 @@ def test_value_band(
     notice = _notice(estimated_value=Money(amount=Decimal(amount), currency=currency), contract_nature=nature)
     classified = classifier.classify(notice, now=NOW)
     assert classified.value_band == band
+    if currency.upper() == "EUR":
+        assert classified.value_eur == Decimal(amount)
+    if currency == "GBP":
+        assert classified.value_eur == Decimal("121053.65")  # 100,000 / 0.82608
     assert (band is None) == any("XYZ" in warning for warning in classified.warnings)
 
 
