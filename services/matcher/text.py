@@ -40,6 +40,7 @@ _IRREGULAR_PLURALS = {
     "emaux": "email",
     "baux": "bail",
     "yeux": "oeil",
+    "materiaux": "materiau",
 }
 
 
@@ -65,7 +66,8 @@ def _stem(word: str) -> str:
 
     Only inflection is folded, never derivation, so unrelated words stay apart:
     - words with a digit, and words under 4 letters, are kept as they are;
-    - plurals: a few irregular ones (travaux -> travail), -eaux -> -eau (réseaux), -aux -> -al (locaux),
+    - plurals: a few irregular ones (travaux -> travail, matériaux -> matériau), -eaux -> -eau (réseaux),
+      -yaux -> -yau (tuyaux), -aux -> -al (locaux),
       -eux/-oux -> -eu/-ou (jeux), otherwise a final -s is dropped (but not -ss);
     - feminine, past participle and infinitive endings: final -e and -r are dropped while the word keeps at
       least 4 letters (voirie, voiries -> voiri), then a doubled final letter is undoubled
@@ -76,7 +78,7 @@ def _stem(word: str) -> str:
         return _IRREGULAR_PLURALS[word]
     if len(word) < 4 or not word.isalpha():
         return word
-    if word.endswith("eaux"):
+    if word.endswith(("eaux", "yaux")):  # réseaux -> réseau, tuyaux -> tuyau
         return word[:-1]
     if word.endswith("aux") and len(word) >= 5:
         return word[:-2] + "l"

@@ -92,3 +92,8 @@ def test_real_boamp_titles_fold_case(boamp_notices: dict[str, ClassifiedNotice])
     upper = boamp_notices["20-154405"].title
     assert upper.startswith("FOURNITURE DE COMPTEURS D'EAU")
     assert tokens(upper)[:4] == ["fournitu", "compteu", "eau", "exploitation"]
+
+
+def test_plurals_in_aux_of_words_in_au() -> None:
+    assert tokens("matériaux tuyaux noyaux") == tokens("matériau tuyau noyau")
+    assert tokens("locaux") == tokens("local")
