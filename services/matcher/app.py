@@ -22,6 +22,8 @@ from starlette.routing import Route
 from schemas import ClassifiedNotice, Match, SubscriptionChange, Topic
 from services.matcher.index import SubscriptionIndex
 from services.matcher.matches import build_matches
+from services.matcher.query import KeywordQuerySyntaxError
+from services.runtime.dlq import BadInput
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
 
@@ -80,24 +82,34 @@ class Matcher:
         assert not isinstance(record, tuple)  # one record per call: this subscriber is not batched
         body = msg.body
         subscription_id = record.key.decode() if record.key else None
-        if not body:
-            if subscription_id:
-                self.index.remove(subscription_id)
-        else:
-            change = SubscriptionChange.model_validate_json(body)
-            self.index.upsert(change.subscription)
-        target = self._catch_up_targets.get(record.partition)
-        if target is not None and record.offset + 1 >= target:
-            del self._catch_up_targets[record.partition]
-            self._check_caught_up()
+        try:
+            if not body:
+                if subscription_id:
+                    self.index.remove(subscription_id)
+            else:
+                change = SubscriptionChange.model_validate_json(body)
+                try:
+                    self.index.upsert(change.subscription)
+                except KeywordQuerySyntaxError as exc:
+                    # The api refuses such queries; one that gets here anyway goes to the dead-letter topic.
+                    raise BadInput(
+                        "bad-keyword-query", f"subscription {change.subscription.subscription_id}: {exc}"
+                    ) from exc
+        finally:
+            # A change that goes to the dead-letter topic still counts as read for the catch-up.
+            target = self._catch_up_targets.get(record.partition)
+            if target is not None and record.offset + 1 >= target:
+                del self._catch_up_targets[record.partition]
+                self._check_caught_up()
 
     async def _on_notice(self, notice: ClassifiedNotice) -> None:
         try:
             await asyncio.wait_for(self._caught_up.wait(), _CATCH_UP_WAIT_SECONDS)
         except TimeoutError:
             raise RuntimeError("the subscription index has not caught up yet") from None
-        hits = self.index.match(notice)
-        for match in build_matches(notice, hits, now=datetime.now(UTC)):
+        now = datetime.now(UTC)
+        hits = self.index.match(notice, now=now)
+        for match in build_matches(notice, hits, now=now):
             await self._alerts.publish(match, key=match.subscriber_id.encode())
         _log.info("matched notice", extra={"notice_id": notice.notice_id, "subscriptions": len(hits)})
 

@@ -19,9 +19,8 @@ def build_matches(notice: ClassifiedNotice, hits: list[Hit], *, now: datetime) -
         raise ValueError("build_matches needs a timezone-aware `now`, such as datetime.now(UTC)")
     by_subscriber: dict[str, dict[str, Hit]] = {}
     for hit in hits:
-        subscription = hit.subscription
         # The first hit of a subscription wins should the same one be passed twice.
-        by_subscriber.setdefault(subscription.subscriber_id, {}).setdefault(subscription.subscription_id, hit)
+        by_subscriber.setdefault(hit.subscriber_id, {}).setdefault(hit.subscription_id, hit)
     summary = NoticeSummary.of(notice)
     return [
         Match(
@@ -36,13 +35,12 @@ def build_matches(notice: ClassifiedNotice, hits: list[Hit], *, now: datetime) -
 
 
 def _matched_subscription(hit: Hit) -> MatchedSubscription:
-    subscription, delivery = hit.subscription, hit.subscription.delivery
     return MatchedSubscription(
-        subscription_id=subscription.subscription_id,
-        name=subscription.name,
+        subscription_id=hit.subscription_id,
+        name=hit.name,
         reasons=list(hit.reasons),
-        email=delivery.email,
-        email_frequency=delivery.email_frequency,
-        language=delivery.language,
-        webhook_endpoint_id=delivery.webhook_endpoint_id,
+        email=hit.email,
+        email_frequency=hit.email_frequency,
+        language="en" if hit.language == "en" else "fr",
+        webhook_endpoint_id=hit.webhook_endpoint_id,
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from schemas.notice import Buyer, ClassifiedNotice, Lot, Money, NoticeKind
+from schemas.notice import Buyer, BuyerCategory, ClassifiedNotice, Lot, Money, NoticeFlags, NoticeKind
 from schemas.subscription import DeliverySettings, Subscription, SubscriptionFilters
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "matcher"
@@ -34,6 +34,12 @@ def make_notice(
     value: Decimal | int | None = None,
     currency: str = "EUR",
     deadline: datetime | None = None,
+    buyer_name: str = "Ville de Toulouse",
+    buyer_id: str | None = None,
+    buyer_category: BuyerCategory | str | None = None,
+    procedure: str | None = None,
+    sme_suitable: bool | None = None,
+    reserved: bool = False,
 ) -> ClassifiedNotice:
     return ClassifiedNotice(
         notice_id=notice_id,
@@ -44,11 +50,16 @@ def make_notice(
         title=title,
         description=description,
         language="fr",
-        buyer=Buyer(name="Ville de Toulouse"),
+        buyer=Buyer(name=buyer_name, national_id=buyer_id),
+        buyer_category=buyer_category,
+        procedure=procedure,
+        flags=NoticeFlags(sme_suitable=sme_suitable, reserved=reserved),
         cpv_main=cpv_main,
         cpv_additional=list(cpv_additional),
         lots=[Lot(lot_id=f"LOT-{i + 1}", cpv_main=code) for i, code in enumerate(lot_cpv)],
         estimated_value=None if value is None else Money(amount=Decimal(value), currency=currency),
+        # The classifier converts other currencies; these tests only need euros.
+        value_eur=None if value is None or currency != "EUR" else Decimal(value),
         deadline=deadline,
         sectors=list(sectors),
         departments=list(departments),
