@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from schemas.alert import Match, MatchedSubscription, NoticeSummary
 from schemas.notice import NoticeKind
 from services.notifier.email.formatting import Language, format_date, format_datetime, format_money
+from services.notifier.reasons import reason_lines
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -81,6 +82,14 @@ _STRINGS: Mapping[Language, Mapping[str, str]] = {
 
 
 @dataclass(frozen=True)
+class _SubscriptionWhy:
+    """A subscription as the templates list it: its name and one plain-text line per reason."""
+
+    name: str
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
 class RenderedEmail:
     subject: str
     text: str
@@ -97,12 +106,16 @@ def render_alert(
 ) -> RenderedEmail:
     """Write the alert `recipient_email` gets for `match.notice`.
 
-    Only the subscriptions that email this recipient are listed as reasons; `base_url` is the public API root
-    (e.g. `https://tenderwatch.example`) used for the notice link.
+    Only the subscriptions that email this recipient are listed, each with one line per match reason (days before a
+    deadline counted from the day of the match); `base_url` is the public API root (e.g.
+    `https://tenderwatch.example`) used for the notice link.
     """
     if language not in _STRINGS:
         raise ValueError(f"language {language!r} is not supported: use one of {sorted(_STRINGS)}")
-    subscriptions = _subscriptions_for(match, recipient_email)
+    subscriptions = [
+        _SubscriptionWhy(s.name, reason_lines(s.reasons, language, matched_at=match.matched_at))
+        for s in _subscriptions_for(match, recipient_email)
+    ]
     strings = _STRINGS[language]
     notice = match.notice
     headline = _headline(notice, strings)

@@ -7,7 +7,8 @@ import json
 from datetime import UTC
 from typing import Any
 
-from schemas.alert import Match
+from schemas.alert import Match, MatchedSubscription
+from services.notifier.reasons import reason_line
 
 EVENT_TYPE = "notice.matched"
 
@@ -17,7 +18,9 @@ def webhook_body(match: Match, *, endpoint_id: str) -> bytes:
     the same bytes (and the same signature) on every retry.
 
     `data.notice` is the `NoticeSummary` in its JSON form; `data.subscriptions` lists only the subscriptions that
-    deliver to `endpoint_id`.
+    deliver to `endpoint_id`, each as `{"subscription_id", "name", "reasons"}` where every reason is
+    `{"criterion", "values", "notice_values", "text"}`: the `MatchReason` as the matcher wrote it, plus `text`, the
+    same reason as one line in the subscription's language (the line the alert email shows).
     """
     subscriptions = [s for s in match.subscriptions if s.webhook_endpoint_id == endpoint_id]
     if not subscriptions:
@@ -34,12 +37,27 @@ def webhook_body(match: Match, *, endpoint_id: str) -> bytes:
             "match_id": match.match_id,
             "subscriber_id": match.subscriber_id,
             "notice": match.notice.model_dump(mode="json"),
-            "subscriptions": [
-                {"subscription_id": s.subscription_id, "name": s.name, "reasons": s.reasons} for s in subscriptions
-            ],
+            "subscriptions": [_subscription(s, match) for s in subscriptions],
         },
     }
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+def _subscription(subscription: MatchedSubscription, match: Match) -> dict[str, Any]:
+    return {
+        "subscription_id": subscription.subscription_id,
+        "name": subscription.name,
+        "reasons": [
+            {
+                "criterion": reason.criterion.value,
+                "values": reason.values,
+                "notice_values": reason.notice_values,
+                # counted from the match, not from this attempt: retries stay byte-identical
+                "text": reason_line(reason, subscription.language, matched_at=match.matched_at),
+            }
+            for reason in subscription.reasons
+        ],
+    }
 
 
 def webhook_message_id(match_id: str, endpoint_id: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from schemas.alert import Match, MatchedSubscription, NoticeSummary, match_id_for
+from schemas.alert import Criterion, Match, MatchedSubscription, MatchReason, NoticeSummary, match_id_for
 from schemas.notice import NoticeKind
 
 NOTICE_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "eforms" / "ted" / "2024-OJS017-00047522.xml"
@@ -82,21 +82,28 @@ def default_subscriptions() -> list[MatchedSubscription]:
         MatchedSubscription(
             subscription_id="s_glass",
             name="Collecte des déchets — Gard",
-            reasons=["cpv 90500000", "département 30"],
+            reasons=[
+                MatchReason(criterion=Criterion.CPV, values=["90500000"], notice_values=["90511100"]),
+                MatchReason(criterion=Criterion.DEPARTMENT, values=["30"], notice_values=["30"]),
+            ],
             email=RECIPIENT,
             webhook_endpoint_id="ep_main",
         ),
         MatchedSubscription(
             subscription_id="s_occitanie",
             name="Services environnementaux en Occitanie",
-            reasons=["région 76", "mot-clé « verre »"],
+            reasons=[
+                MatchReason(criterion=Criterion.REGION, values=["76"], notice_values=["76"]),
+                MatchReason(criterion=Criterion.KEYWORDS, values=["verre"], notice_values=["title"]),
+            ],
             email="Achats@Example.FR",
         ),
         MatchedSubscription(
             subscription_id="s_other_team",
             name="Veille de l'équipe travaux",
-            reasons=["région 76"],
+            reasons=[MatchReason(criterion=Criterion.REGION, values=["76"], notice_values=["76"])],
             email="travaux@example.fr",
+            language="en",
             webhook_endpoint_id="ep_other",
         ),
     ]

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from schemas.alert import Match
+from schemas.alert import Criterion, Match, MatchedSubscription, MatchReason
 from schemas.notice import Money
 from services.notifier.webhooks.payload import webhook_body, webhook_message_id
 
@@ -25,7 +25,20 @@ def test_body_is_the_standard_webhooks_envelope(make_match: MatchFactory) -> Non
         {
             "subscription_id": "s_glass",
             "name": "Collecte des déchets — Gard",
-            "reasons": ["cpv 90500000", "département 30"],
+            "reasons": [
+                {
+                    "criterion": "cpv",
+                    "values": ["90500000"],
+                    "notice_values": ["90511100"],
+                    "text": "CPV 90500000 (avis\u00a0: 90511100)",
+                },
+                {
+                    "criterion": "department",
+                    "values": ["30"],
+                    "notice_values": ["30"],
+                    "text": "Département\u00a0: 30 Gard",
+                },
+            ],
         }
     ]
     notice = data["notice"]
@@ -52,6 +65,31 @@ def test_body_is_compact_sorted_utf8_and_identical_on_retry(make_match: MatchFac
 def test_each_endpoint_gets_only_its_subscriptions(make_match: MatchFactory) -> None:
     data = json.loads(webhook_body(make_match(), endpoint_id="ep_other"))["data"]
     assert [s["subscription_id"] for s in data["subscriptions"]] == ["s_other_team"]
+
+
+def test_reason_text_is_in_the_subscription_language(make_match: MatchFactory) -> None:
+    data = json.loads(webhook_body(make_match(), endpoint_id="ep_other"))["data"]
+    assert data["subscriptions"][0]["reasons"] == [
+        {"criterion": "region", "values": ["76"], "notice_values": ["76"], "text": "Region: 76 Occitanie"}
+    ]
+
+
+def test_deadline_reason_counts_days_from_the_match_so_retries_are_identical(make_match: MatchFactory) -> None:
+    deadline = MatchReason(criterion=Criterion.DEADLINE, values=["10"], notice_values=["2024-02-28T12:00:00+01:00"])
+    subscription = MatchedSubscription(
+        subscription_id="s_soon", name="Échéances", reasons=[deadline], webhook_endpoint_id="ep_main", language="en"
+    )
+    match = make_match(subscriptions=[subscription])
+    body = webhook_body(match, endpoint_id="ep_main")
+    reason = json.loads(body)["data"]["subscriptions"][0]["reasons"][0]
+    # matched on 24 January 2024: 35 days before 28 February
+    assert reason == {
+        "criterion": "deadline",
+        "values": ["10"],
+        "notice_values": ["2024-02-28T12:00:00+01:00"],
+        "text": "Deadline in 35 days (at least 10)",
+    }
+    assert webhook_body(match, endpoint_id="ep_main") == body
 
 
 def test_endpoint_without_subscription_is_refused(make_match: MatchFactory) -> None:

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from schemas.alert import Match, MatchedSubscription
+from schemas.alert import Criterion, Match, MatchedSubscription, MatchReason
 from schemas.notice import Money, NoticeKind
 from services.notifier.email.render import render_alert
 
@@ -65,15 +65,58 @@ def test_why_lists_only_the_subscriptions_that_email_this_recipient(make_match: 
         "Pourquoi vous recevez cette alerte\n"
         "Cet avis correspond à vos alertes\u00a0:\n"
         "* Collecte des déchets — Gard\n"
-        "  - cpv 90500000\n"
-        "  - département 30\n"
+        "  - CPV 90500000 (avis\u00a0: 90511100)\n"
+        "  - Département\u00a0: 30 Gard\n"
         "* Services environnementaux en Occitanie\n"
-        "  - région 76\n"
-        "  - mot-clé « verre »\n"
+        "  - Région\u00a0: 76 Occitanie\n"
+        "  - Mot-clé\u00a0: «\u00a0verre\u00a0» (titre)\n"
     ) in rendered.text
     assert "Veille de l'équipe travaux" not in rendered.text
     assert "<li><strong>Services environnementaux en Occitanie</strong>" in rendered.html
-    assert "<li>mot-clé « verre »</li>" in rendered.html
+    assert "<li>Mot-clé\u00a0: «\u00a0verre\u00a0» (titre)</li>" in rendered.html
+    assert "<li>CPV 90500000 (avis\u00a0: 90511100)</li>" in rendered.html
+
+
+def test_reasons_are_written_in_the_email_language(make_match: MatchFactory) -> None:
+    rendered = render_alert(make_match(), language="en", recipient_email=RECIPIENT, base_url=BASE_URL)
+    assert (
+        "* Collecte des déchets — Gard\n"
+        "  - CPV 90500000 (notice: 90511100)\n"
+        "  - Department: 30 Gard\n"
+        "* Services environnementaux en Occitanie\n"
+        "  - Region: 76 Occitanie\n"
+        "  - Keyword: “verre” (title)\n"
+    ) in rendered.text
+    assert "<li>Keyword: “verre” (title)</li>" in rendered.html
+
+
+def test_deadline_reason_counts_days_from_the_match(make_match: MatchFactory) -> None:
+    deadline = MatchReason(criterion=Criterion.DEADLINE, values=["10"], notice_values=["2024-02-28T12:00:00+01:00"])
+    only = [MatchedSubscription(subscription_id="s1", name="Échéances", reasons=[deadline], email=RECIPIENT)]
+    rendered = render_alert(make_match(subscriptions=only), language="fr", recipient_email=RECIPIENT, base_url=BASE_URL)
+    # matched on 24 January 2024: 35 days before 28 February
+    assert "* Échéances\n  - Date limite dans 35 jours (au moins 10)\n" in rendered.text
+
+
+def test_html_escapes_reason_values_and_text_part_keeps_them_verbatim(make_match: MatchFactory) -> None:
+    reasons = [
+        MatchReason(criterion=Criterion.KEYWORDS, values=["<b>voirie</b> & co"], notice_values=["title"]),
+        MatchReason(
+            criterion=Criterion.BUYER, values=["Mairie"], notice_values=['<a href="https://evil.example">x</a>']
+        ),
+    ]
+    only = [MatchedSubscription(subscription_id="s1", name="<i>Voirie</i>", reasons=reasons, email=RECIPIENT)]
+    rendered = render_alert(make_match(subscriptions=only), language="fr", recipient_email=RECIPIENT, base_url=BASE_URL)
+    assert "<b>" not in rendered.html
+    assert "<i>" not in rendered.html
+    assert 'evil.example">' not in rendered.html
+    assert "<li><strong>&lt;i&gt;Voirie&lt;/i&gt;</strong>" in rendered.html
+    assert "<li>Mot-clé\u00a0: «\u00a0&lt;b&gt;voirie&lt;/b&gt; &amp; co\u00a0» (titre)</li>" in rendered.html
+    assert (
+        "<li>Acheteur\u00a0: Mairie (avis\u00a0: &lt;a href=&#34;https://evil.example&#34;&gt;x&lt;/a&gt;)</li>"
+    ) in rendered.html
+    assert "* <i>Voirie</i>\n" in rendered.text
+    assert "  - Mot-clé\u00a0: «\u00a0<b>voirie</b> & co\u00a0» (titre)\n" in rendered.text
     assert "Veille de l&#39;équipe travaux" not in rendered.html
 
 
@@ -166,11 +209,12 @@ def test_english_email(make_match: MatchFactory) -> None:
 
 
 def test_recipient_match_ignores_case(make_match: MatchFactory) -> None:
-    only = [MatchedSubscription(subscription_id="s1", name="BTP", reasons=["cpv 45000000"], email="Achats@Example.FR")]
+    cpv = MatchReason(criterion=Criterion.CPV, values=["45000000"], notice_values=["45233140"])
+    only = [MatchedSubscription(subscription_id="s1", name="BTP", reasons=[cpv], email="Achats@Example.FR")]
     rendered = render_alert(
         make_match(subscriptions=only), language="fr", recipient_email="achats@example.fr", base_url=BASE_URL
     )
-    assert "* BTP\n  - cpv 45000000\n" in rendered.text
+    assert "* BTP\n  - CPV 45000000 (avis\u00a0: 45233140)\n" in rendered.text
 
 
 def test_unsupported_language_is_refused(make_match: MatchFactory) -> None:
