@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from schemas import Channel, Match, MatchedSubscription, NoticeKind, NoticeSummary, match_id_for
+from schemas import Channel, Criterion, Match, MatchedSubscription, MatchReason, NoticeKind, NoticeSummary, match_id_for
 from services.api import outbox
 from services.notifier import queue
 from services.notifier.outcome import Outcome
@@ -62,6 +62,9 @@ async def test_outbox_publishes_committed_changes_in_order_and_never_rolled_back
     assert [r.value for r in records] == [b'{"v": 1}', None]  # the deletion is a real tombstone
 
 
+_EVERYTHING = [MatchReason(criterion=Criterion.EVERYTHING)]
+
+
 def _match(
     subscriber: str, notice_id: str, duplicate_group: str | None = None, kind: NoticeKind = NoticeKind.COMPETITION
 ) -> Match:
@@ -74,9 +77,9 @@ def _match(
         subscriber_id=subscriber,
         notice=summary,
         subscriptions=[
-            MatchedSubscription(subscription_id="s1", name="a", reasons=["x"], email="Ops@Example.org"),
+            MatchedSubscription(subscription_id="s1", name="a", reasons=_EVERYTHING, email="Ops@Example.org"),
             MatchedSubscription(
-                subscription_id="s2", name="b", reasons=["y"], email="ops@example.org", webhook_endpoint_id="we_1"
+                subscription_id="s2", name="b", reasons=_EVERYTHING, email="ops@example.org", webhook_endpoint_id="we_1"
             ),
         ],
         matched_at=datetime.now(UTC),
