@@ -1,23 +1,27 @@
 """API: accounts, API keys, subscriptions, webhook endpoints, notice publishing and the notices read model.
 
 Subscription and endpoint changes reach Kafka through the transactional outbox; classified notices are read
-from `notices.classified` into the read model behind `GET /v1/notices/{id}`.
+from `notices.classified` into the read model behind `GET /v1/notices/{id}` and `POST /v1/subscriptions/preview`.
+Subscription filters are checked against the classifier's code lists (`filters.FilterValidator`) and previewed
+with the matcher's own definition of what they mean (`services.matcher.rules`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import asyncpg
 import httpx
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -26,6 +30,7 @@ from schemas import (
     ClassifiedNotice,
     DeliverySettings,
     EmailFrequency,
+    MatchReason,
     Subscription,
     SubscriptionChange,
     SubscriptionFilters,
@@ -33,6 +38,8 @@ from schemas import (
     WebhookEndpoint,
 )
 from services.api import keys, outbox
+from services.api.filters import FilterValidator
+from services.matcher.rules import CompiledFilters, NoticeView, reasons
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
 from services.runtime.ssrf import UnsafeUrlError, check_webhook_url
@@ -52,6 +59,8 @@ _DOCUMENT_TYPES = (
     "application/octet-stream",
     "",
 )
+# Notices read and matched per round trip by a preview: enough to amortise the round trip, small enough to stream.
+_PREVIEW_CHUNK = 500
 
 
 class _Body(BaseModel):
@@ -82,6 +91,12 @@ class SubscriptionIn(_Body):
         if delivery.email and delivery.email_frequency is not EmailFrequency.INSTANT:
             raise ValueError("daily and weekly digests are not available yet; use email_frequency 'instant'")
         return delivery
+
+
+class PreviewIn(_Body):
+    filters: SubscriptionFilters = Field(default_factory=SubscriptionFilters)
+    days: int = Field(default=30, ge=1, le=365, description="how many days of published notices to look at")
+    sample: int = Field(default=10, ge=0, le=50, description="how many matching notices to show, most recent first")
 
 
 class WebhookEndpointIn(_Body):
@@ -132,8 +147,9 @@ Operator = Depends(_operator)
 
 
 class Api:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, filter_validator: FilterValidator | None = None) -> None:
         self.settings = settings
+        self.filter_validator = filter_validator or FilterValidator.load()
         self.runtime = Runtime(settings, service=SERVICE, migrations="services.api")
         self._relay: outbox.OutboxRelay | None = None
         self._ingest: httpx.AsyncClient | None = None
@@ -168,18 +184,59 @@ class Api:
             await self._ingest.aclose()
 
     async def _on_classified(self, notice: ClassifiedNotice) -> None:
+        await self.store_notice(notice)
+
+    async def store_notice(self, notice: ClassifiedNotice) -> None:
+        """Keep a classified notice in the read model; an older classification never replaces a newer one."""
+        # The matcher's own prefixes, for previews to narrow on.
+        cpv_prefixes = sorted(NoticeView.of(notice, text=False).cpv_prefixes)
         await self.runtime.pool.execute(
             """INSERT INTO notices (notice_id, version, kind, title, buyer_name, departments, regions, sectors,
-                                    published_at, deadline, document, classified_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12)
+                                    published_at, deadline, document, classified_at, cpv_prefixes, received_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, now())
                ON CONFLICT (notice_id) DO UPDATE SET version = $2, kind = $3, title = $4, buyer_name = $5,
                    departments = $6, regions = $7, sectors = $8, published_at = $9, deadline = $10,
-                   document = $11::jsonb, classified_at = $12
+                   document = $11::jsonb, classified_at = $12, cpv_prefixes = $13, received_at = now()
                WHERE notices.classified_at <= $12""",
             notice.notice_id, notice.version, notice.kind.value, notice.title, notice.buyer.name,
             notice.departments, notice.regions, notice.sectors, notice.published_at, notice.deadline,
-            notice.model_dump_json(), notice.classified_at,
+            notice.model_dump_json(), notice.classified_at, cpv_prefixes,
         )  # fmt: skip
+
+    def check_filters(self, filters: SubscriptionFilters) -> None:
+        """422 listing every value of `filters` outside the code lists, in FastAPI's validation error shape."""
+        problems = self.filter_validator.problems(filters)
+        if problems:
+            raise RequestValidationError(
+                [
+                    {"type": "value_error", "loc": ("body", "filters", *p.loc), "msg": p.msg, "input": p.input}
+                    for p in problems
+                ]
+            )
+
+    async def preview(self, filters: SubscriptionFilters, *, days: int, sample: int) -> dict[str, Any]:
+        """What `filters` would have matched among the notices published in the last `days` days.
+
+        Each notice is matched as the matcher would have when it was published (deadline criteria included); a
+        notice without a publication date counts from when it reached the API. The window is narrowed in SQL by the
+        criteria the read model's columns hold, then streamed in chunks and matched in a worker thread, so that a
+        long preview does not stall the other requests.
+        """
+        compiled = CompiledFilters.of(filters)  # the query parses: check_filters ran first
+        since = datetime.now(UTC) - timedelta(days=days)
+        where, args = _candidates(compiled, since)
+        matched = 0
+        shown: list[dict[str, Any]] = []
+        async with self.runtime.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            considered = await conn.fetchval("SELECT count(*) FROM notices WHERE listed_at >= $1", since)
+            cursor = await conn.cursor(
+                f"SELECT document, listed_at FROM notices WHERE {where} ORDER BY listed_at DESC, notice_id", *args
+            )
+            while rows := await cursor.fetch(_PREVIEW_CHUNK):
+                found, items = await asyncio.to_thread(_match_chunk, compiled, rows, sample - len(shown))
+                matched += found
+                shown += items
+        return {"days": days, "notices_considered": considered, "matches": matched, "sample": shown}
 
     # --- HTTP -----------------------------------------------------------------------------------------
 
@@ -267,6 +324,7 @@ class Api:
 
         @app.post("/v1/subscriptions", status_code=201)
         async def create_subscription(body: SubscriptionIn, owner: Account) -> dict[str, Any]:
+            self.check_filters(body.filters)
             endpoint_id = body.delivery.webhook_endpoint_id
             now = datetime.now(UTC)
             subscription = Subscription(
@@ -308,6 +366,12 @@ class Api:
                     value=SubscriptionChange(subscription=subscription).model_dump_json().encode(),
                 )
             return _subscription_out(subscription)
+
+        @app.post("/v1/subscriptions/preview")
+        async def preview_subscription(body: PreviewIn, _owner: Account) -> dict[str, Any]:
+            """What these filters would have matched over the last `days` days of notices; nothing is stored."""
+            self.check_filters(body.filters)
+            return await self.preview(body.filters, days=body.days, sample=body.sample)
 
         @app.get("/v1/subscriptions")
         async def list_subscriptions(owner: Account) -> list[dict[str, Any]]:
@@ -419,6 +483,62 @@ def _subscription_of(row: asyncpg.Record) -> Subscription:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+def _candidates(compiled: CompiledFilters, since: datetime) -> tuple[str, list[Any]]:
+    """The SQL condition for the notices of the window that can match, and its arguments.
+
+    Only narrows: each condition is necessary for `reasons` to match (a notice has one of the kinds, departments,
+    regions, sectors or CPV prefixes asked), and `reasons` still decides every candidate.
+    """
+    conditions: list[str] = ["listed_at >= $1"]
+    args: list[Any] = [since]
+
+    def argument(value: list[str]) -> str:
+        args.append(value)
+        return f"${len(args)}::text[]"
+
+    if compiled.kinds:
+        conditions.append(f"kind = ANY({argument(list(compiled.kinds))})")
+    for column, values in (
+        ("departments", compiled.departments),
+        ("regions", compiled.regions),
+        ("sectors", compiled.sectors),
+    ):
+        if values:
+            conditions.append(f"{column} && {argument(list(values))}")
+    if compiled.cpv:
+        prefixes = [prefix for _code, prefix in compiled.cpv]
+        conditions.append(f"(cpv_prefixes IS NULL OR cpv_prefixes && {argument(prefixes)})")
+    return " AND ".join(conditions), args
+
+
+def _match_chunk(compiled: CompiledFilters, rows: list[asyncpg.Record], room: int) -> tuple[int, list[dict[str, Any]]]:
+    """How many of `rows` match, and the first `room` of them as sample items. CPU only: run off the event loop."""
+    matched = 0
+    items: list[dict[str, Any]] = []
+    for row in rows:
+        notice = ClassifiedNotice.model_validate_json(row["document"])
+        why = reasons(compiled, NoticeView.of(notice, text=compiled.query is not None), row["listed_at"])
+        if why is None:
+            continue
+        matched += 1
+        if len(items) < room:
+            items.append(_preview_item(notice, why))
+    return matched, items
+
+
+def _preview_item(notice: ClassifiedNotice, why: tuple[MatchReason, ...]) -> dict[str, Any]:
+    return {
+        "notice_id": notice.notice_id,
+        "title": notice.title,
+        "buyer_name": notice.buyer.name,
+        "kind": notice.kind.value,
+        "published_at": None if notice.published_at is None else notice.published_at.isoformat(),
+        "deadline": None if notice.deadline is None else notice.deadline.isoformat(),
+        "departments": notice.departments,
+        "reasons": [reason.model_dump(mode="json") for reason in why],
+    }
 
 
 def _subscription_out(subscription: Subscription) -> dict[str, Any]:

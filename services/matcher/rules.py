@@ -144,7 +144,9 @@ class NoticeView:
     deadline: datetime | None
 
     @classmethod
-    def of(cls, notice: ClassifiedNotice) -> NoticeView:
+    def of(cls, notice: ClassifiedNotice, *, text: bool = True) -> NoticeView:
+        """`text=False` skips tokenising the title and description (most of the cost): only for filters without
+        keywords, which never read them."""
         # Tolerate the check-digit form (45000000-7) should a source let it through.
         cpv = tuple(dict.fromkeys(code.split("-")[0].strip() for code in notice.all_cpv()))
         keys = {"name:" + " ".join(tokens(notice.buyer.name))}
@@ -167,8 +169,8 @@ class NoticeView:
             buyer_name=notice.buyer.name,
             sme_suitable=_flag(notice.flags.sme_suitable),
             reserved=_flag(notice.flags.reserved) or "false",
-            title=SearchText.of(notice.title),
-            description=SearchText.of(notice.description),
+            title=SearchText.of(notice.title if text else None),
+            description=SearchText.of(notice.description if text else None),
             value_eur=notice.value_eur,
             deadline=notice.deadline,
         )
