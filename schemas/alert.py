@@ -123,6 +123,9 @@ class MatchedSubscription(_Model):
     reasons: list[MatchReason] = Field(description="why it matched: one reason per criterion that the filters set")
     email: str | None = None
     email_frequency: EmailFrequency = EmailFrequency.INSTANT
+    digest_hour: int = Field(default=7, ge=0, le=23)
+    digest_weekday: int = Field(default=1, ge=1, le=7)
+    timezone: str = "Europe/Paris"
     language: Literal["fr", "en"] = "fr"
     webhook_endpoint_id: str | None = None
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Final, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -177,8 +178,20 @@ class EmailFrequency(StrEnum):
 class DeliverySettings(_Model):
     email: str | None = None
     email_frequency: EmailFrequency = EmailFrequency.INSTANT
+    digest_hour: int = Field(default=7, ge=0, le=23, description="local hour a daily or weekly digest is sent at")
+    digest_weekday: int = Field(default=1, ge=1, le=7, description="ISO weekday of a weekly digest: 1 is Monday")
+    timezone: str = Field(default="Europe/Paris", description="IANA time zone of digest_hour, e.g. 'Europe/Paris'")
     language: Literal["fr", "en"] = "fr"
     webhook_endpoint_id: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone such as 'Europe/Paris'") from None
+        return value
 
     @field_validator("email")
     @classmethod

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from pyroaring import BitMap
 
 from schemas.alert import MatchReason
 from schemas.notice import ClassifiedNotice
-from schemas.subscription import EmailFrequency, Subscription
+from schemas.subscription import DeliverySettings, Subscription
 from services.matcher.query import required_tokens
 from services.matcher.rules import CompiledFilters, NoticeView, reasons, verified
 
@@ -54,20 +55,9 @@ class Hit:
         return self._entry.name
 
     @property
-    def email(self) -> str | None:
-        return self._entry.email
-
-    @property
-    def email_frequency(self) -> EmailFrequency:
-        return self._entry.email_frequency
-
-    @property
-    def language(self) -> str:
-        return self._entry.language
-
-    @property
-    def webhook_endpoint_id(self) -> str | None:
-        return self._entry.webhook_endpoint_id
+    def delivery(self) -> DeliverySettings:
+        """Where and how the subscriber wants the alert."""
+        return DeliverySettings.model_construct(**dict(zip(_DELIVERY_FIELDS, self._entry.delivery, strict=True)))
 
     @property
     def reasons(self) -> tuple[MatchReason, ...]:
@@ -85,27 +75,23 @@ class Hit:
 class _Entry:
     """What the index keeps of a subscription: enough to match it and to address the alert, nothing more."""
 
-    __slots__ = (
-        "email",
-        "email_frequency",
-        "filters",
-        "language",
-        "name",
-        "subscriber_id",
-        "subscription_id",
-        "webhook_endpoint_id",
-    )
+    __slots__ = ("delivery", "filters", "name", "subscriber_id", "subscription_id")
 
-    def __init__(self, subscription: Subscription, filters: CompiledFilters) -> None:
-        delivery = subscription.delivery
+    def __init__(self, subscription: Subscription, filters: CompiledFilters, delivery: tuple[Any, ...]) -> None:
         self.subscription_id = subscription.subscription_id
         self.subscriber_id = subscription.subscriber_id
         self.name = subscription.name
-        self.email = delivery.email
-        self.email_frequency = delivery.email_frequency
-        self.language: str = delivery.language
-        self.webhook_endpoint_id = delivery.webhook_endpoint_id
+        self.delivery = delivery
         self.filters = filters
+
+
+# Delivery settings are kept as a tuple of their values, shared by the subscriptions that have the same ones: a
+# pydantic model per subscription would cost more than the rest of the entry.
+_DELIVERY_FIELDS = tuple(DeliverySettings.model_fields)
+
+
+def _delivery_values(delivery: DeliverySettings) -> tuple[Any, ...]:
+    return tuple(getattr(delivery, name) for name in _DELIVERY_FIELDS)
 
 
 # A dimension: the keys a subscription asks for (empty: not restricted) and the keys a notice has.
@@ -187,6 +173,7 @@ class SubscriptionIndex:
         self._free: list[int] = []
         self._active = BitMap()
         self._to_verify = BitMap()
+        self._deliveries: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._dimensions = {name: _Dimension(*keys) for name, keys in _DIMENSIONS.items()}
 
     def __len__(self) -> int:
@@ -203,7 +190,8 @@ class SubscriptionIndex:
         if not subscription.active:
             return
         position = self._free.pop() if self._free else len(self._entries)
-        entry = _Entry(subscription, filters)
+        delivery = _delivery_values(subscription.delivery)
+        entry = _Entry(subscription, filters, self._deliveries.setdefault(delivery, delivery))
         if position == len(self._entries):
             self._entries.append(entry)
         else:
@@ -264,6 +252,6 @@ def brute_force_match(subscriptions: Iterable[Subscription], notice: ClassifiedN
             continue
         filters = CompiledFilters.of(subscription.filters)
         if reasons(filters, view, now) is not None:
-            hits.append(Hit(_Entry(subscription, filters), view, now))
+            hits.append(Hit(_Entry(subscription, filters, _delivery_values(subscription.delivery)), view, now))
     hits.sort(key=lambda hit: hit.subscription_id)
     return hits

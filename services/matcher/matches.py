@@ -35,12 +35,16 @@ def build_matches(notice: ClassifiedNotice, hits: list[Hit], *, now: datetime) -
 
 
 def _matched_subscription(hit: Hit) -> MatchedSubscription:
+    delivery = hit.delivery
     return MatchedSubscription(
         subscription_id=hit.subscription_id,
         name=hit.name,
         reasons=list(hit.reasons),
-        email=hit.email,
-        email_frequency=hit.email_frequency,
-        language="en" if hit.language == "en" else "fr",
-        webhook_endpoint_id=hit.webhook_endpoint_id,
+        email=delivery.email,
+        email_frequency=delivery.email_frequency,
+        digest_hour=delivery.digest_hour,
+        digest_weekday=delivery.digest_weekday,
+        timezone=delivery.timezone,
+        language=delivery.language,
+        webhook_endpoint_id=delivery.webhook_endpoint_id,
     )

@@ -391,7 +391,7 @@ def test_upsert_replaces_and_deactivation_removes() -> None:
     assert len(index) == 1
     assert index.match(make_notice(departments=["31"]), now=NOW) == []
     [hit] = index.match(make_notice(departments=["81"]), now=NOW)
-    assert (hit.name, hit.email) == ("Tarn", "veille@acme.example")
+    assert (hit.name, hit.delivery.email) == ("Tarn", "veille@acme.example")
     index.upsert(make_subscription("s", departments=["81"], active=False))
     assert len(index) == 0
     assert index.match(make_notice(departments=["81"]), now=NOW) == []
