@@ -27,6 +27,7 @@ class NoticeSummary(_Model):
     kind: NoticeKind
     is_change: bool = False
     cancelled: bool = False
+    change_description: str | None = None
     title: str
     description: str | None = None
     language: str
@@ -54,6 +55,7 @@ class NoticeSummary(_Model):
             kind=notice.kind,
             is_change=notice.is_change,
             cancelled=notice.cancelled,
+            change_description=notice.change_description,
             title=notice.title,
             description=description,
             language=notice.language,
