@@ -5,7 +5,7 @@ Every non-empty criterion must hold; inside one criterion any listed value will 
   values;
 - cpv: a subscription code covers every code that starts with its significant prefix, the code without its trailing
   zeros but at least 2 digits (45000000 -> 45, 55300000 -> 553, 45233140 -> 4523314); the notice's main,
-  additional and lot codes all count;
+  additional and lot codes all count, and a notice without any counts as its best inferred code;
 - keywords: the query language of `services.matcher.query`, over the title and the description, or the title
   alone;
 - value_min / value_max: inclusive bounds on the notice's value in euros (`value_eur`); a notice without one passes
@@ -149,6 +149,9 @@ class NoticeView:
         keywords, which never read them."""
         # Tolerate the check-digit form (45000000-7) should a source let it through.
         cpv = tuple(dict.fromkeys(code.split("-")[0].strip() for code in notice.all_cpv()))
+        if not cpv and notice.cpv_inferred:
+            # A notice without codes (a purchase plan, a MAPA) counts as its best inferred code, as its sectors do.
+            cpv = (notice.cpv_inferred[0].code,)
         keys = {"name:" + " ".join(tokens(notice.buyer.name))}
         digits = "".join(_DIGITS.findall(notice.buyer.national_id or ""))
         if len(digits) == _SIRET_DIGITS:

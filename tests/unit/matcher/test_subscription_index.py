@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas.notice import BuyerCategory, ClassifiedNotice, NoticeKind
+from schemas.notice import BuyerCategory, ClassifiedNotice, CpvCandidate, NoticeKind
 from schemas.subscription import Subscription
 from services.matcher.index import Hit, SubscriptionIndex, brute_force_match
 from services.matcher.query import KeywordQuerySyntaxError
@@ -97,6 +97,22 @@ def test_cpv_looks_at_additional_and_lot_codes() -> None:
     assert _reasons(notice, cpv=["71240000"]) == (("cpv", ("71240000",), ("71240000",)),)
     assert _reasons(notice, cpv=["72000000"]) is None
     assert _reasons(make_notice(), cpv=["45000000"]) is None
+
+
+def test_a_notice_without_codes_counts_as_its_best_inferred_code() -> None:
+    inferred = make_notice(title="Réfection de la voirie").model_copy(
+        update={
+            "cpv_provenance": "inferred",
+            "cpv_inferred": [
+                CpvCandidate(code="45233140", confidence=0.8),
+                CpvCandidate(code="71000000", confidence=0.1),
+            ],
+        }
+    )
+    assert _reasons(inferred, cpv=["45000000"]) == (("cpv", ("45000000",), ("45233140",)),)
+    assert _reasons(inferred, cpv=["71000000"]) is None  # only the best one
+    given = make_notice(cpv_main="90910000").model_copy(update={"cpv_inferred": inferred.cpv_inferred})
+    assert _reasons(given, cpv=["45000000"]) is None
 
 
 def test_cpv_prefixes_agree_with_the_official_hierarchy() -> None:
