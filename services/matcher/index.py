@@ -11,9 +11,10 @@ not restrict it or asks for one of the notice's values:
     candidates = (candidates - restricting) | (candidates & (postings[v1] | postings[v2] | ...))
 
 Dimensions are applied most selective first, so the set shrinks early. Keywords are a dimension too, on
-necessary tokens (`query.required_tokens`: a notice can only match if it has one of them). The survivors that
-have keywords, a value range or a deadline criterion are then verified exactly (`rules.verified`); the rest already
-match. Reasons are computed only when a hit is read.
+necessary tokens (`query.required_tokens`: a notice can only match if it has one of them); a query that is one
+word or words ORed is decided exactly by its own dimension (of all words, or of title words for `title_only`). The
+survivors that have another query, a value range or a deadline criterion are then verified exactly
+(`rules.verified`); the rest already match. Reasons are computed only when a hit is read.
 
 Updates are incremental: `upsert` and `remove` touch the bitmaps of one subscription; ids are reused.
 """
@@ -29,7 +30,7 @@ from pyroaring import BitMap
 from schemas.alert import MatchReason
 from schemas.notice import ClassifiedNotice
 from schemas.subscription import DeliverySettings, Subscription
-from services.matcher.query import required_tokens
+from services.matcher.query import AnyOf, Query, Term, required_tokens
 from services.matcher.rules import CompiledFilters, NoticeView, reasons, verified
 
 
@@ -85,6 +86,9 @@ class _Entry:
         self.filters = filters
 
 
+# Above this many postings for one notice, they are united before meeting the candidates.
+_UNION_FIRST = 4
+
 # Delivery settings are kept as a tuple of their values, shared by the subscriptions that have the same ones: a
 # pydantic model per subscription would cost more than the rest of the entry.
 _DELIVERY_FIELDS = tuple(DeliverySettings.model_fields)
@@ -103,10 +107,26 @@ def _flag_keys(flag: str | None) -> tuple[str, ...]:
     return () if flag is None else (flag,)
 
 
+def exact_keyword_tokens(query: Query | None) -> frozenset[str] | None:
+    """The tokens of a query that is one word or words ORed: a notice matches it exactly when it has one of them,
+    so the index decides it without verification. None for any other query."""
+    terms = query.children if isinstance(query, AnyOf) else (query,)
+    if all(isinstance(term, Term) and len(term.tokens) == 1 for term in terms):
+        return frozenset(term.tokens[0] for term in terms if isinstance(term, Term))
+    return None
+
+
 def _keyword_keys(filters: CompiledFilters) -> Iterable[str]:
-    if filters.query is None:
+    """Necessary tokens of the queries the index cannot decide alone (phrases, AND, exclusions)."""
+    if filters.query is None or exact_keyword_tokens(filters.query) is not None:
         return ()
     return required_tokens(filters.query) or ()  # None: no necessary token, verification decides
+
+
+def _exact_keyword_keys(filters: CompiledFilters, *, title_only: bool) -> Iterable[str]:
+    if filters.title_only is not title_only:
+        return ()
+    return exact_keyword_tokens(filters.query) or ()
 
 
 _DIMENSIONS: dict[str, tuple[_SubscriptionKeys, _NoticeKeys]] = {
@@ -122,6 +142,8 @@ _DIMENSIONS: dict[str, tuple[_SubscriptionKeys, _NoticeKeys]] = {
     "sme_suitable": (lambda f: _flag_keys(f.sme_suitable), lambda v: _flag_keys(v.sme_suitable)),
     "reserved": (lambda f: _flag_keys(f.reserved), lambda v: (v.reserved,)),
     "keyword": (_keyword_keys, lambda v: v.words),
+    "keyword_exact": (lambda f: _exact_keyword_keys(f, title_only=False), lambda v: v.words),
+    "keyword_title_exact": (lambda f: _exact_keyword_keys(f, title_only=True), lambda v: v.title.words),
 }
 
 
@@ -157,9 +179,12 @@ class _Dimension:
         """The candidates that do not restrict this dimension or ask for one of the notice's values."""
         kept = candidates - self.restricting
         postings = self.postings
-        for key in self.notice_keys(view):
-            posting = postings.get(key)
-            if posting is not None:
+        found = [posting for key in self.notice_keys(view) if (posting := postings.get(key)) is not None]
+        if len(found) > _UNION_FIRST:
+            # Many small postings (the words of a notice): one union in C, then one intersection.
+            kept |= candidates & BitMap.union(*found)
+        else:
+            for posting in found:
                 kept |= candidates & posting
         return kept
 
@@ -198,7 +223,7 @@ class SubscriptionIndex:
             self._entries[position] = entry
         self._positions[subscription.subscription_id] = position
         self._active.add(position)
-        if filters.needs_verification:
+        if _needs_verification(filters):
             self._to_verify.add(position)
         for dimension in self._dimensions.values():
             dimension.add(position, filters)
@@ -218,29 +243,45 @@ class SubscriptionIndex:
         self._free.append(position)
 
     def match(self, notice: ClassifiedNotice, *, now: datetime) -> list[Hit]:
-        """The subscriptions `notice` matches at `now`, ordered by subscription id."""
+        """The subscriptions `notice` matches at `now`, in no particular order."""
         return self.match_view(NoticeView.of(notice), now=now)
 
     def match_view(self, view: NoticeView, *, now: datetime) -> list[Hit]:
         """`match` for a notice already prepared (benchmarks prepare it once)."""
+        entries = self._entries
+        return [Hit(entries[position], view, now) for position in self.matching_positions(view, now=now)]  # type: ignore[arg-type]
+
+    def matching_positions(self, view: NoticeView, *, now: datetime) -> BitMap:
+        """The positions of the subscriptions the notice matches: the whole decision, without building a hit."""
         candidates = self._active
         # Most restricting first: each step can only shrink the set, and small sets make the next steps cheap.
         for dimension in sorted(self._dimensions.values(), key=lambda d: -len(d.restricting)):
             if not candidates:
-                return []
+                return candidates
             if dimension.restricting:
                 candidates = dimension.narrow(candidates, view)
-        entries = self._entries
-        hits = []
         to_verify = candidates & self._to_verify
-        for position in candidates:
-            entry = entries[position]
-            assert entry is not None
-            if position in to_verify and not verified(entry.filters, view, now):
-                continue
-            hits.append(Hit(entry, view, now))
-        hits.sort(key=lambda hit: hit.subscription_id)
-        return hits
+        if to_verify:
+            entries = self._entries
+            rejected = [
+                position
+                for position in to_verify
+                if not verified(entries[position].filters, view, now)  # type: ignore[union-attr]
+            ]
+            if rejected:
+                candidates = candidates - BitMap(rejected)
+        return candidates
+
+
+def _needs_verification(filters: CompiledFilters) -> bool:
+    """Whether set membership leaves something to check: a value range, a deadline, or a query that is more than
+    words ORed."""
+    return (
+        filters.value_min is not None
+        or filters.value_max is not None
+        or filters.min_days_left is not None
+        or (filters.query is not None and exact_keyword_tokens(filters.query) is None)
+    )
 
 
 def brute_force_match(subscriptions: Iterable[Subscription], notice: ClassifiedNotice, *, now: datetime) -> list[Hit]:

@@ -110,16 +110,6 @@ class CompiledFilters:
             min_days_left=filters.min_days_left,
         )
 
-    @property
-    def needs_verification(self) -> bool:
-        """Whether matching takes more than set membership: keywords, a value range or a deadline."""
-        return (
-            self.query is not None
-            or self.value_min is not None
-            or self.value_max is not None
-            or self.min_days_left is not None
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class NoticeView:

@@ -3,7 +3,8 @@
 Both sides go through the same steps, so a keyword matches whatever spelling of the same word a notice uses:
 
 1. apostrophes unified (', ’, ‘, ʼ, and U+0092, which is how cp1252's ’ shows up in mis-decoded BOAMP text);
-2. lower case, ligatures expanded (œ -> oe, æ -> ae, ß -> ss), accents stripped (NFKD, combining marks dropped);
+2. lower case, ligatures expanded (œ -> oe, æ -> ae, ß -> ss), accents stripped (NFKD, then the combining
+   diacritical marks dropped: Latin, Greek and Cyrillic accents);
 3. French elisions removed: l', d', qu', j', n', s', c', m', t' (and jusqu', lorsqu', puisqu', quoiqu');
 4. split on anything that is not a letter or a digit ("station-service" -> station, service);
 5. stop words dropped (a short list of French and English function words);
@@ -19,9 +20,9 @@ import re
 import unicodedata
 from functools import lru_cache
 
-_APOSTROPHES = str.maketrans(dict.fromkeys("’‘ʼ´`\x92", "'"))
+_APOSTROPHES = "’‘ʼ´`\x92"
 # NFKD decomposes "ﬁ" and friends but leaves these letters whole.
-_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss"})
+_LIGATURES = (("œ", "oe"), ("æ", "ae"), ("ß", "ss"))
 _ELISION = re.compile(r"\b(?:jusqu|lorsqu|puisqu|quoiqu|qu|[cdjlmnst])'")
 _WORD = re.compile(r"[^\W_]+")
 
@@ -44,6 +45,10 @@ _IRREGULAR_PLURALS = {
 }
 
 
+# The blocks of combining diacritical marks: the accents of Latin, Greek and Cyrillic letters once decomposed.
+_COMBINING_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+
+
 def tokens(text: str) -> list[str]:
     """Normalised, stemmed words of `text`, in order, stop words left out."""
     return [_stem(word) for word in _words(text) if word not in _STOP_WORDS]
@@ -56,11 +61,18 @@ def phrase_tokens(query_term: str) -> tuple[str, ...]:
 
 
 def _words(text: str) -> list[str]:
-    folded = text.translate(_APOSTROPHES).lower().translate(_LIGATURES)
-    folded = "".join(c for c in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(c))
+    folded = text.lower()
+    # str.replace runs in C; a translation table looks every character up in a dict.
+    for apostrophe in _APOSTROPHES:
+        folded = folded.replace(apostrophe, "'")
+    if not folded.isascii():
+        for ligature, letters in _LIGATURES:
+            folded = folded.replace(ligature, letters)
+        folded = _COMBINING_MARKS.sub("", unicodedata.normalize("NFKD", folded))
     return _WORD.findall(_ELISION.sub(" ", folded))
 
 
+@lru_cache(maxsize=262_144)
 def _stem(word: str) -> str:
     """Light, deterministic French stemming in the spirit of Savoy's minimal stemmer.
 

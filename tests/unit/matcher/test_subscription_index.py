@@ -32,7 +32,7 @@ def _match(notice: ClassifiedNotice, *subscriptions: Subscription, now: datetime
     index = SubscriptionIndex()
     for subscription in subscriptions:
         index.upsert(subscription)
-    hits = index.match(notice, now=now)
+    hits = sorted(index.match(notice, now=now), key=lambda hit: hit.subscription_id)
     assert [_plain(hit) for hit in hits] == [_plain(hit) for hit in brute_force_match(subscriptions, notice, now=now)]
     return hits
 
@@ -429,10 +429,20 @@ def test_remove_and_reuse_of_positions() -> None:
     assert index.match(notice, now=NOW) == []
 
 
-def test_hits_are_ordered_by_subscription_id() -> None:
+def test_brute_force_hits_are_ordered_by_subscription_id() -> None:
     subscriptions = [make_subscription(sid, departments=["31"]) for sid in ("c", "a", "b")]
-    hits = _match(make_notice(departments=["31"]), *subscriptions)
+    hits = brute_force_match(subscriptions, make_notice(departments=["31"]), now=NOW)
     assert [hit.subscription_id for hit in hits] == ["a", "b", "c"]
+
+
+def test_words_ored_are_decided_by_the_index_alone() -> None:
+    index = SubscriptionIndex()
+    index.upsert(make_subscription("words", keywords="voirie OR chaussée"))
+    index.upsert(make_subscription("title", keywords={"query": "voirie", "title_only": True}))
+    index.upsert(make_subscription("phrase", keywords='"voirie communale"'))
+    assert len(index._to_verify) == 1  # only the phrase needs a look at the text
+    notice = make_notice(title="Entretien des chaussées", description="Voirie communale")
+    assert sorted(hit.subscription_id for hit in index.match(notice, now=NOW)) == ["phrase", "words"]
 
 
 def test_subscription_matches_is_the_same_rule_for_one_subscription() -> None:
@@ -554,7 +564,7 @@ def test_index_equals_brute_force(
     latest = [s for s in {s.subscription_id: s for s in subscriptions}.values() if s.subscription_id not in removed]
     for notice in notices:
         expected = [_plain(hit) for hit in brute_force_match(latest, notice, now=NOW)]
-        assert [_plain(hit) for hit in index.match(notice, now=NOW)] == expected
+        assert sorted(_plain(hit) for hit in index.match(notice, now=NOW)) == expected
 
 
 def test_the_property_test_sees_matches() -> None:
