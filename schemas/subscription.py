@@ -238,5 +238,10 @@ class WebhookEndpoint(_Model):
     subscriber_id: str
     url: str
     secret: str = Field(description="'whsec_' + base64 key, Standard Webhooks")
+    previous_secret: str | None = Field(
+        default=None, description="the secret a rotation replaced: it signs too until previous_secret_expires_at"
+    )
+    previous_secret_expires_at: datetime | None = None
+    owner_email: str | None = Field(default=None, description="the owning account's email, told when it is disabled")
     active: bool = True
     updated_at: datetime

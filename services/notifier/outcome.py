@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
 
@@ -17,14 +18,15 @@ class OutcomeKind(StrEnum):
 class Outcome:
     kind: OutcomeKind
     detail: str = ""
+    retry_after: timedelta | None = None  # the least wait before the next attempt (an HTTP Retry-After)
 
     @classmethod
     def sent(cls, detail: str = "") -> Outcome:
         return cls(OutcomeKind.SENT, detail)
 
     @classmethod
-    def retry(cls, detail: str) -> Outcome:
-        return cls(OutcomeKind.RETRY, detail)
+    def retry(cls, detail: str, *, after: timedelta | None = None) -> Outcome:
+        return cls(OutcomeKind.RETRY, detail, after)
 
     @classmethod
     def failed(cls, detail: str) -> Outcome:

@@ -1,10 +1,11 @@
-"""The pure half of the SSRF guard: is a webhook URL, or an address it resolved to, safe to call?
+"""The SSRF guard: is a webhook URL, and every address its host resolves to, safe to call?
 
 Subscribers choose webhook URLs, so a URL must never make the notifier reach the platform's own network
 (databases, cloud metadata at 169.254.169.254, admin ports). `check_webhook_url` rejects what can be judged from
-the URL alone; the sender then resolves the host and applies `is_public_address` to every address it gets, and
-never follows redirects. (The connection resolves the name again: pinning the checked address against DNS
-rebinding is left to the sender's transport.)
+the URL alone; `resolve_public` resolves the host once and refuses it when any of its addresses is not public.
+The sender then connects to one of exactly those addresses (the notifier's webhook transport pins them, so a DNS
+answer that changes between the check and the connection changes nothing), and never follows redirects.
+`check_webhook_destination` does both for the API when an endpoint is registered.
 
 Production runs with `allow_private=False`: https only, public addresses only. `allow_private=True` is for local
 development and tests (a receiver on localhost): it admits plain http and private or loopback addresses.
@@ -12,8 +13,11 @@ development and tests (a receiver on localhost): it admits plain http and privat
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
+import socket
+from collections.abc import Awaitable, Callable
 from urllib.parse import unquote, urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -25,6 +29,14 @@ _MAX_URL_CHARS = 2048
 _NUMERIC_HOST = re.compile(r"^(?:0x[0-9a-f]*|\d+)(?:\.(?:0x[0-9a-f]*|\d+)){0,3}\.?$", re.IGNORECASE)
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# IPv4 special-purpose blocks that older Pythons' `is_global` misses (IANA special-purpose address registry).
+_SPECIAL_IPV4 = (
+    (ipaddress.IPv4Network("192.0.0.0/24"), "an IETF protocol assignment"),
+    (ipaddress.IPv4Network("192.88.99.0/24"), "a 6to4 relay anycast address"),  # deprecated (RFC 7526)
+)
+
+# host, port -> the addresses it resolves to, as text (an IPv6 one may carry its %zone)
+Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
 class UnsafeUrlError(ValueError):
@@ -70,6 +82,52 @@ def check_webhook_url(url: str, *, allow_private: bool) -> None:
         raise UnsafeUrlError(f"webhook URL host {host} is {reason}: only public addresses may receive webhooks")
 
 
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The operating system's resolver (getaddrinfo), without blocking the event loop."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+async def resolve_public(
+    host: str, port: int, *, allow_private: bool, resolver: Resolver = system_resolver
+) -> list[IPAddress]:
+    """The addresses `host` resolves to now, in the resolver's order and without repeats: connect to these only.
+
+    Raises `UnsafeUrlError` when any of them is not public (unless `allow_private`): a name that answers with a
+    public and a private address is refused, not filtered, since its owner controls which one is used. Raises
+    `OSError` when the name does not resolve.
+    """
+    answers = await resolver(host, port)
+    addresses: list[IPAddress] = []
+    for answer in answers:
+        address = ipaddress.ip_address(answer)
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise OSError(f"{host} resolves to no address")
+    if not allow_private:
+        for address in addresses:
+            reason = _why_not_public(address)
+            if reason is not None:
+                raise UnsafeUrlError(f"{host} resolves to {address}, {reason}: only public addresses receive webhooks")
+    return addresses
+
+
+async def check_webhook_destination(
+    url: str, *, allow_private: bool, resolver: Resolver = system_resolver
+) -> list[IPAddress]:
+    """`check_webhook_url`, then `resolve_public` on its host (skipped when private targets are allowed).
+
+    Raises `UnsafeUrlError` for a URL or an address that may not be called, `OSError` when the host does not resolve.
+    """
+    check_webhook_url(url, allow_private=allow_private)
+    if allow_private:
+        return []
+    parts = urlsplit(url)
+    host = unquote(parts.hostname or "").rstrip(".")
+    return await resolve_public(host, parts.port or 443, allow_private=False, resolver=resolver)
+
+
 def is_public_address(address: IPAddress) -> bool:
     """True for an address on the public internet; apply it to every address the webhook's host resolves to."""
     return _why_not_public(address) is None
@@ -93,6 +151,12 @@ def _why_not_public(address: IPAddress) -> str | None:
             return None if reason is None else f"an IPv6 form of {embedded}, {reason}"
         if address.scope_id:
             return "a scoped (zone) address"
+        if address.is_site_local:
+            return "a site-local address"
+    else:
+        special = next((reason for network, reason in _SPECIAL_IPV4 if address in network), None)
+        if special is not None:
+            return special
     if address == ipaddress.IPv4Address("169.254.169.254"):
         return "the cloud metadata service"
     checks = (

@@ -1,27 +1,89 @@
-"""The JSON body a webhook endpoint receives for a match, in the Standard Webhooks envelope."""
+"""The JSON body a webhook endpoint receives for a match, in the Standard Webhooks envelope.
+
+`WebhookPayload` is the contract: `docs/webhook-payload.schema.json` is its JSON Schema, regenerated with
+`python -m services.notifier.webhooks.payload > docs/webhook-payload.schema.json` (a test fails when it is stale).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from schemas.alert import Match, MatchedSubscription
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.alert import Criterion, Match, MatchedSubscription, NoticeSummary
 from services.notifier.reasons import reason_line
 
-EVENT_TYPE = "notice.matched"
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
-def webhook_body(match: Match, *, endpoint_id: str) -> bytes:
-    """`{"type", "timestamp", "data"}` as compact JSON with sorted keys, so the same match and endpoint always give
-    the same bytes (and the same signature) on every retry.
+class EventType(StrEnum):
+    NOTICE_MATCHED = "notice.matched"  # a notice (a new one, or a version not seen before) fits a subscription
+    NOTICE_UPDATED = "notice.updated"  # the notice is a change: a corrigendum, a new deadline, a cancellation
 
-    `data.notice` is the `NoticeSummary` in its JSON form; `data.subscriptions` lists only the subscriptions that
-    deliver to `endpoint_id`, each as `{"subscription_id", "name", "reasons"}` where every reason is
-    `{"criterion", "values", "notice_values", "text"}`: the `MatchReason` as the matcher wrote it, plus `text`, the
-    same reason as one line in the subscription's language (the line the alert email shows).
+
+EVENT_TYPE = EventType.NOTICE_MATCHED.value  # the usual type, kept for callers that name it
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WebhookReason(_Model):
+    """One criterion that held: the matcher's `MatchReason`, plus the same reason as one readable line."""
+
+    criterion: Criterion
+    values: list[str] = Field(description="the subscription's values that matched, e.g. ['45000000'] or ['voirie']")
+    notice_values: list[str] = Field(description="what the notice had, e.g. ['45233140'], ['250000 EUR']")
+    text: str = Field(description="the reason as one line in the subscription's language, as the alert email shows it")
+
+
+class WebhookSubscription(_Model):
+    """A subscription of the subscriber that delivers to this endpoint and matched the notice."""
+
+    subscription_id: str
+    name: str
+    reasons: list[WebhookReason] = Field(description="one per criterion the subscription's filters set")
+
+
+class WebhookData(_Model):
+    match_id: str = Field(description="stable for a notice version and a subscriber; the webhook-id derives from it")
+    subscriber_id: str = Field(description="the account that owns the endpoint")
+    notice: NoticeSummary
+    subscriptions: list[WebhookSubscription] = Field(
+        min_length=1, description="only the subscriptions that deliver to the endpoint receiving this call"
+    )
+
+
+class WebhookPayload(_Model):
+    """The body of a tenderwatch webhook call (`content-type: application/json`, UTF-8).
+
+    Each call carries the Standard Webhooks headers: `webhook-id` (`msg_…`, the same on every retry and on a replay of
+    one delivery: drop repeats), `webhook-timestamp` (Unix seconds of this attempt) and `webhook-signature`
+    (`v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` keyed with the base64-decoded part of
+    the `whsec_` secret; during a secret rotation, two space-separated signatures: check that one of them matches).
+    The body is compact JSON with sorted keys, byte-identical on every attempt.
     """
+
+    model_config = ConfigDict(title="tenderwatch webhook payload")
+
+    type: EventType
+    timestamp: datetime = Field(description="when the match happened (not this attempt), UTC")
+    data: WebhookData
+
+
+def event_type(match: Match) -> EventType:
+    """`notice.updated` for a notice that changes or cancels a published one; `notice.matched` otherwise."""
+    if match.notice.is_change or match.notice.cancelled:
+        return EventType.NOTICE_UPDATED
+    return EventType.NOTICE_MATCHED
+
+
+def webhook_payload(match: Match, *, endpoint_id: str) -> WebhookPayload:
+    """The payload for one endpoint: only the subscriptions of `match` that deliver to `endpoint_id`."""
     subscriptions = [s for s in match.subscriptions if s.webhook_endpoint_id == endpoint_id]
     if not subscriptions:
         raise ValueError(
@@ -29,38 +91,54 @@ def webhook_body(match: Match, *, endpoint_id: str) -> bytes:
             "build one body per endpoint listed in match.subscriptions[].webhook_endpoint_id"
         )
     matched_at = match.matched_at if match.matched_at.tzinfo else match.matched_at.replace(tzinfo=UTC)
-    envelope: dict[str, Any] = {
-        "type": EVENT_TYPE,
+    return WebhookPayload(
+        type=event_type(match),
         # when the event happened (the match), not when this attempt is made: retries stay byte-identical
-        "timestamp": matched_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "data": {
-            "match_id": match.match_id,
-            "subscriber_id": match.subscriber_id,
-            "notice": match.notice.model_dump(mode="json"),
-            "subscriptions": [_subscription(s, match) for s in subscriptions],
-        },
-    }
-    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
+        timestamp=matched_at.astimezone(UTC),
+        data=WebhookData(
+            match_id=match.match_id,
+            subscriber_id=match.subscriber_id,
+            notice=match.notice,
+            subscriptions=[_subscription(s, match) for s in subscriptions],
+        ),
+    )
 
 
-def _subscription(subscription: MatchedSubscription, match: Match) -> dict[str, Any]:
-    return {
-        "subscription_id": subscription.subscription_id,
-        "name": subscription.name,
-        "reasons": [
-            {
-                "criterion": reason.criterion.value,
-                "values": reason.values,
-                "notice_values": reason.notice_values,
+def webhook_body(match: Match, *, endpoint_id: str) -> bytes:
+    """`webhook_payload` as compact JSON with sorted keys, so the same match and endpoint always give the same bytes
+    (and the same signature) on every retry."""
+    payload = webhook_payload(match, endpoint_id=endpoint_id).model_dump(mode="json")
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+def _subscription(subscription: MatchedSubscription, match: Match) -> WebhookSubscription:
+    return WebhookSubscription(
+        subscription_id=subscription.subscription_id,
+        name=subscription.name,
+        reasons=[
+            WebhookReason(
+                criterion=reason.criterion,
+                values=reason.values,
+                notice_values=reason.notice_values,
                 # counted from the match, not from this attempt: retries stay byte-identical
-                "text": reason_line(reason, subscription.language, matched_at=match.matched_at),
-            }
+                text=reason_line(reason, subscription.language, matched_at=match.matched_at),
+            )
             for reason in subscription.reasons
         ],
-    }
+    )
 
 
 def webhook_message_id(match_id: str, endpoint_id: str) -> str:
     """`msg_…`, the `webhook-id`: stable for a match and an endpoint, so a receiver can drop retried duplicates."""
     digest = hashlib.sha256(f"{match_id}\x1f{endpoint_id}".encode()).hexdigest()
     return f"msg_{digest[:32]}"
+
+
+def payload_json_schema() -> str:
+    """The JSON Schema of `WebhookPayload` as it is sent (serialisation mode), as committed under docs/."""
+    schema: dict[str, Any] = {"$schema": SCHEMA_DIALECT, **WebhookPayload.model_json_schema(mode="serialization")}
+    return json.dumps(schema, ensure_ascii=False, indent=2) + "\n"
+
+
+if __name__ == "__main__":
+    print(payload_json_schema(), end="")

@@ -38,11 +38,21 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return f"{_VERSION},{base64.b64encode(digest).decode('ascii')}"
 
 
-def signed_headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+def signed_headers(
+    secret: str, msg_id: str, timestamp: int, body: bytes, *, previous_secret: str | None = None
+) -> dict[str, str]:
+    """The Standard Webhooks headers; during a rotation's overlap, `previous_secret` signs too.
+
+    The current secret's signature comes first, the previous one's after a space: a receiver that still has the
+    old secret, and one that already has the new one, both find a signature they can check.
+    """
+    signatures = [sign(secret, msg_id, timestamp, body)]
+    if previous_secret is not None and previous_secret != secret:
+        signatures.append(sign(previous_secret, msg_id, timestamp, body))
     return {
         ID_HEADER: msg_id,
         TIMESTAMP_HEADER: str(timestamp),
-        SIGNATURE_HEADER: sign(secret, msg_id, timestamp, body),
+        SIGNATURE_HEADER: " ".join(signatures),
         "content-type": "application/json",
     }
 
