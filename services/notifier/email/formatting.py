@@ -10,7 +10,7 @@ from schemas.notice import Money
 
 Language = Literal["fr", "en"]
 
-# Alerts are written for French buyers' notices; the contracts carry no per-subscriber time zone yet.
+# French buyers' deadlines are written in Paris time; a digest's period in the subscriber's own zone (`zone`).
 PARIS = ZoneInfo("Europe/Paris")
 
 # CLDR French: narrow no-break space between thousands, no-break space before the currency sign,
@@ -80,12 +80,12 @@ def format_date(day: date, language: Language) -> str:
     return f"{day.day} {_EN_MONTHS[day.month - 1]} {day.year}"
 
 
-def format_datetime(moment: datetime, language: Language) -> str:
-    """`lundi 3 mars 2025 à 12 h 00` / `Monday 3 March 2025 at 12:00`, in Paris time.
+def format_datetime(moment: datetime, language: Language, zone: ZoneInfo = PARIS) -> str:
+    """`lundi 3 mars 2025 à 12 h 00` / `Monday 3 March 2025 at 12:00`, in Paris time unless `zone` is given.
 
     A naive datetime is taken as UTC, the platform's storage convention.
     """
-    local = _in_paris(moment)
+    local = _in_paris(moment) if zone is PARIS else _aware(moment).astimezone(zone)
     if language == "fr":
         weekday = _FR_WEEKDAYS[local.weekday()]
         return f"{weekday} {format_date(local.date(), 'fr')} à {local.hour} h {local.minute:02d}"
@@ -94,5 +94,8 @@ def format_datetime(moment: datetime, language: Language) -> str:
 
 
 def _in_paris(moment: datetime) -> datetime:
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(PARIS)
+    return _aware(moment).astimezone(PARIS)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -7,7 +7,7 @@ from email import policy
 import pytest
 
 from schemas.alert import Match
-from services.notifier.email.message import build_message, message_id_for
+from services.notifier.email.message import build_message, list_id_for, message_id_for
 from services.notifier.email.render import RenderedEmail, render_alert
 
 MatchFactory = Callable[..., Match]
@@ -105,3 +105,61 @@ def test_unsubscribe_url_must_be_a_web_url(make_match: MatchFactory) -> None:
             message_id="<m_1.abc@tenderwatch.example>",
             unsubscribe_url="mailto:unsubscribe@tenderwatch.example",
         )
+
+
+def test_a_long_unsubscribe_link_stays_on_one_line_and_readable(make_match: MatchFactory) -> None:
+    url = "https://tenderwatch.example/v1/unsubscribe/" + "c3ViX2FiY2RlZjAxMjM0NTY3ODlhYmNk" * 4 + "." + "A" * 43
+    message = build_message(
+        _rendered(make_match),
+        sender="alertes@tenderwatch.example",
+        recipient="achats@example.fr",
+        message_id=message_id_for("m_" + "0" * 32, "achats@example.fr", "alerts.tenderwatch.example"),
+        unsubscribe_url=url,
+        list_id=list_id_for("acc_0123456789abcdef", "tenderwatch.example"),
+    )
+    wire = message.as_bytes()
+    # a folded Message-ID reads back with a leading space
+    assert b"\r\nMessage-ID: <m_00000000000000000000000000000000." in wire
+    # folding would turn the URL into RFC 2047 encoded words, which no client reads as a link
+    assert f"\r\nList-Unsubscribe: <{url}>\r\n".encode() in wire
+    assert b"\r\nList-Id: tenderwatch <acc-0123456789abcdef.alerts.tenderwatch.example>\r\n" in wire
+    parsed = email.message_from_bytes(wire, policy=policy.default)
+    assert parsed["List-Unsubscribe"] == f"<{url}>"
+    assert parsed["List-Id"] == "tenderwatch <acc-0123456789abcdef.alerts.tenderwatch.example>"
+    assert all(len(line) <= 998 for line in wire.split(b"\r\n"))
+    wire.decode("ascii")
+
+
+def test_list_id_is_one_list_per_account() -> None:
+    assert list_id_for("acc_7f3a", "alerts.example.org") == "tenderwatch <acc-7f3a.alerts.alerts.example.org>"
+    assert list_id_for("ACC 7F3A", "alerts.example.org") == list_id_for("acc_7f3a", "alerts.example.org")
+    with pytest.raises(ValueError, match="List-Id domain"):
+        list_id_for("acc_1", "not a domain")
+    with pytest.raises(ValueError, match="nothing to make a List-Id label from"):
+        list_id_for("__", "alerts.example.org")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://tenderwatch.example/v1/unsubscribe/a b",
+        "https://tenderwatch.example/v1/unsubscribe/a>\r\nBcc: victim@example.org",
+        'https://tenderwatch.example/v1/unsubscribe/"x"',
+    ],
+)
+def test_an_unsubscribe_url_cannot_inject_headers(make_match: MatchFactory, url: str) -> None:
+    with pytest.raises(ValueError, match="without spaces, quotes or angle brackets"):
+        build_message(
+            _rendered(make_match),
+            sender="alertes@tenderwatch.example",
+            recipient="achats@example.fr",
+            message_id="<m_1.abc@tenderwatch.example>",
+            unsubscribe_url=url,
+        )
+
+
+def test_a_digest_message_id_is_stable_per_digest_and_address() -> None:
+    first = message_id_for("g_0f1e2d3c", "achats@example.fr", "tenderwatch.example")
+    assert first == message_id_for("g_0f1e2d3c", "ACHATS@example.fr ", "tenderwatch.example")
+    assert first != message_id_for("g_0f1e2d3d", "achats@example.fr", "tenderwatch.example")
+    assert first.startswith("<g_0f1e2d3c.") and first.endswith("@tenderwatch.example>")
