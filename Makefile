@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit lint bench eval docs clean
+.PHONY: run test test-unit lint bench eval docs email-previews clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python >= 3.11 is needed (found $$($(PYTHON) --version))"; exit 1; }
@@ -35,6 +35,9 @@ eval: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/tenderwatch docs
+
+email-previews: $(STAMP)
+	$(BIN)/python -m services.platform.email_previews
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

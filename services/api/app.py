@@ -29,7 +29,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from schemas import (
     ClassifiedNotice,
     DeliverySettings,
-    EmailFrequency,
     MatchReason,
     Subscription,
     SubscriptionChange,
@@ -37,12 +36,12 @@ from schemas import (
     Topic,
     WebhookEndpoint,
 )
-from services.api import keys, outbox
+from services.api import keys, outbox, unsubscribe
 from services.api.filters import FilterValidator
 from services.matcher.rules import CompiledFilters, NoticeView, reasons
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
-from services.runtime.ssrf import UnsafeUrlError, check_webhook_url
+from services.runtime.ssrf import UnsafeUrlError, check_webhook_destination
 
 _log = logging.getLogger(__name__)
 
@@ -84,13 +83,6 @@ class SubscriptionIn(_Body):
     filters: SubscriptionFilters = Field(default_factory=SubscriptionFilters)
     delivery: DeliverySettings
     active: bool = True
-
-    @field_validator("delivery")
-    @classmethod
-    def _instant_only(cls, delivery: DeliverySettings) -> DeliverySettings:
-        if delivery.email and delivery.email_frequency is not EmailFrequency.INSTANT:
-            raise ValueError("daily and weekly digests are not available yet; use email_frequency 'instant'")
-        return delivery
 
 
 class PreviewIn(_Body):
@@ -255,6 +247,7 @@ class Api:
         for route in self.runtime.health_routes():
             app.router.routes.append(route)
         app.state.api = self
+        app.include_router(unsubscribe.router(self.settings, self.runtime))  # the links in every alert email
 
         @app.post("/v1/accounts", status_code=201)
         async def create_account(body: AccountIn) -> dict[str, str]:
@@ -275,15 +268,13 @@ class Api:
 
         @app.post("/v1/webhook-endpoints", status_code=201)
         async def create_endpoint(body: WebhookEndpointIn, owner: Account) -> dict[str, Any]:
-            try:
-                check_webhook_url(body.url, allow_private=self.settings.webhook_allow_private)
-            except UnsafeUrlError as exc:
-                raise HTTPException(422, f"webhook url refused: {exc}") from None
+            await _check_webhook_destination(body.url, self.settings)
             endpoint = WebhookEndpoint(
                 endpoint_id=keys.new_id("we"),
                 subscriber_id=owner,
                 url=body.url,
                 secret=keys.new_webhook_secret(),
+                owner_email=await self.runtime.pool.fetchval("SELECT email FROM accounts WHERE account_id = $1", owner),
                 updated_at=datetime.now(UTC),
             )
             async with self.runtime.pool.acquire() as conn, conn.transaction():
@@ -321,6 +312,88 @@ class Api:
                 {"id": r["endpoint_id"], "url": r["url"], "active": r["active"], "created_at": r["created_at"]}
                 for r in rows
             ]
+
+        @app.post("/v1/webhook-endpoints/{endpoint_id}/rotate-secret")
+        async def rotate_endpoint_secret(endpoint_id: str, owner: Account) -> dict[str, Any]:
+            """A new secret, shown once; the replaced one keeps signing too (two signatures) until the overlap ends."""
+            secret = keys.new_webhook_secret()
+            async with self.runtime.pool.acquire() as conn, conn.transaction():
+                previous = await conn.fetchrow(
+                    """SELECT e.secret, a.email FROM webhook_endpoints e JOIN accounts a USING (account_id)
+                       WHERE e.endpoint_id = $1 AND e.account_id = $2 FOR UPDATE OF e""",
+                    endpoint_id,
+                    owner,
+                )
+                if previous is None:
+                    raise HTTPException(404, f"webhook endpoint {endpoint_id!r} not found")
+                # Strictly later than the last change: the notifier keeps only a newer one.
+                row = await conn.fetchrow(
+                    """UPDATE webhook_endpoints SET secret = $2,
+                              updated_at = greatest(now(), updated_at + interval '1 millisecond')
+                       WHERE endpoint_id = $1 RETURNING url, active, updated_at""",
+                    endpoint_id,
+                    secret,
+                )
+                endpoint = WebhookEndpoint(
+                    endpoint_id=endpoint_id,
+                    subscriber_id=owner,
+                    url=row["url"],
+                    secret=secret,
+                    previous_secret=previous["secret"],
+                    previous_secret_expires_at=row["updated_at"] + self.settings.webhook_secret_overlap,
+                    owner_email=previous["email"],
+                    active=row["active"],
+                    updated_at=row["updated_at"],
+                )
+                await outbox.add(
+                    conn,
+                    topic=Topic.WEBHOOK_ENDPOINTS_CHANGES.value,
+                    key=endpoint_id,
+                    value=endpoint.model_dump_json().encode(),
+                )
+            _log.info("webhook secret rotated", extra={"endpoint_id": endpoint_id})
+            assert endpoint.previous_secret_expires_at is not None
+            return {
+                "id": endpoint_id,
+                "secret": secret,
+                "previous_secret_expires_at": endpoint.previous_secret_expires_at.isoformat(),
+            }
+
+        @app.get("/v1/webhook-endpoints/{endpoint_id}/deliveries")
+        async def list_endpoint_deliveries(
+            endpoint_id: str, owner: Account, limit: int = 20, before: datetime | None = None
+        ) -> dict[str, Any]:
+            """The endpoint's deliveries, newest first, each with its attempts; `before` pages back by creation time."""
+            if not 1 <= limit <= 100:
+                raise HTTPException(422, "limit must be between 1 and 100")
+            if before is not None and before.tzinfo is None:
+                raise HTTPException(422, "before must carry a time zone offset, e.g. 2026-01-31T08:00:00Z")
+            await _own_endpoint(self.runtime.pool, endpoint_id, owner)
+            params = {"subscriber_id": owner, "limit": str(limit)}
+            if before is not None:
+                params["before"] = before.isoformat()
+            answer = await _ask_notifier(self.settings, "GET", f"{_endpoint_path(endpoint_id)}/deliveries", params)
+            if answer.status_code != 200:
+                raise HTTPException(502, f"the notifier answered {answer.status_code}")
+            found: dict[str, Any] = answer.json()
+            return found
+
+        @app.post("/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/replay", status_code=202)
+        async def replay_endpoint_delivery(endpoint_id: str, delivery_id: str, owner: Account) -> dict[str, Any]:
+            """Send a delivery again, with the same webhook-id and body (a new attempt, newly signed)."""
+            await _own_endpoint(self.runtime.pool, endpoint_id, owner)
+            path = f"{_endpoint_path(endpoint_id)}/deliveries/{quote(delivery_id, safe='')}/replay"
+            answer = await _ask_notifier(self.settings, "POST", path, {"subscriber_id": owner})
+            result = answer.json().get("result") if answer.status_code in (202, 404, 409) else None
+            if result == "not_found":
+                raise HTTPException(404, f"delivery {delivery_id!r} not found for webhook endpoint {endpoint_id!r}")
+            if result == "in_progress":
+                raise HTTPException(409, "the delivery is not settled yet: it is being sent or waits for its next try")
+            if result == "endpoint_disabled":
+                raise HTTPException(409, "the endpoint is disabled: rotate its secret to turn it back on, then replay")
+            if result != "queued":
+                raise HTTPException(502, f"the notifier answered {answer.status_code}")
+            return {"delivery_id": delivery_id, "status": "queued"}
 
         @app.post("/v1/subscriptions", status_code=201)
         async def create_subscription(body: SubscriptionIn, owner: Account) -> dict[str, Any]:
@@ -470,6 +543,38 @@ class Api:
             return Response(document, media_type="application/json")
 
         return app
+
+
+async def _check_webhook_destination(url: str, settings: Settings) -> None:
+    """422 unless `url` may receive webhooks: https, and a host that resolves to public addresses only."""
+    try:
+        await check_webhook_destination(url, allow_private=settings.webhook_allow_private)
+    except UnsafeUrlError as exc:
+        raise HTTPException(422, f"webhook url refused: {exc}") from None
+    except OSError as exc:
+        raise HTTPException(422, f"webhook url refused: its host does not resolve ({exc})") from None
+
+
+async def _own_endpoint(pool: asyncpg.Pool, endpoint_id: str, owner: str) -> None:
+    """404 unless the endpoint is the caller's: another account's endpoint is not disclosed."""
+    if not await pool.fetchval(
+        "SELECT true FROM webhook_endpoints WHERE endpoint_id = $1 AND account_id = $2", endpoint_id, owner
+    ):
+        raise HTTPException(404, f"webhook endpoint {endpoint_id!r} not found")
+
+
+def _endpoint_path(endpoint_id: str) -> str:
+    return f"/internal/webhook-endpoints/{quote(endpoint_id, safe='')}"
+
+
+async def _ask_notifier(settings: Settings, method: str, path: str, params: dict[str, str]) -> httpx.Response:
+    """The notifier keeps webhook deliveries in its own schema and answers for them on its internal routes."""
+    try:
+        async with httpx.AsyncClient(base_url=settings.notifier_url, timeout=10.0, trust_env=False) as client:
+            return await client.request(method, path, params=params)
+    except httpx.HTTPError as exc:
+        _log.warning("notifier unreachable", extra={"error": str(exc)})
+        raise HTTPException(503, "the notifier is unavailable; retry in a moment") from None
 
 
 def _subscription_of(row: asyncpg.Record) -> Subscription:

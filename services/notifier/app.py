@@ -10,22 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from datetime import UTC, datetime
-from typing import Literal
 
 import asyncpg
-import httpx
 from starlette.applications import Starlette
 
 from schemas import Channel, Delivery, DeliveryStatus, Match, Topic, WebhookEndpoint
 from services.notifier import queue
-from services.notifier.email.message import build_message, message_id_for
-from services.notifier.email.render import render_alert
-from services.notifier.email.smtp import send_email
-from services.notifier.outcome import Outcome, OutcomeKind
-from services.notifier.webhooks.deliver import send_webhook
-from services.notifier.webhooks.payload import webhook_body, webhook_message_id
+from services.notifier.email.sender import EmailSender
+from services.notifier.outcome import Outcome
+from services.notifier.webhooks.dispatch import WebhookDispatch
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
 
@@ -53,7 +47,8 @@ class Notifier:
         self._tasks: set[asyncio.Task[None]] = set()
         self._dispatcher: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
-        self._http: httpx.AsyncClient | None = None
+        self._webhooks = WebhookDispatch(settings, self.runtime, start=self._start_later)
+        self.email = EmailSender(settings, self.runtime, delivered=self._delivered)  # its own loop sends digests
         self.runtime.on_start(self._start_dispatcher)
         self.runtime.on_stop(self._stop_dispatcher)
 
@@ -63,38 +58,29 @@ class Notifier:
         _log.info("queued deliveries", extra={"match_id": match.match_id, "new": new})
 
     async def _on_endpoint(self, endpoint: WebhookEndpoint) -> None:
-        await self.runtime.pool.execute(
-            """INSERT INTO webhook_endpoints (endpoint_id, subscriber_id, url, secret, active, updated_at)
-               VALUES ($1, $2, $3, $4, $5, $6)
-               ON CONFLICT (endpoint_id) DO UPDATE SET url = $3, secret = $4, active = $5, updated_at = $6,
-                   disabled_reason = NULL
-               WHERE webhook_endpoints.updated_at <= $6""",
-            endpoint.endpoint_id, endpoint.subscriber_id, endpoint.url, endpoint.secret, endpoint.active,
-            endpoint.updated_at,
-        )  # fmt: skip
+        await self._webhooks.upsert_endpoint(endpoint)
 
     # --- dispatcher -------------------------------------------------------------------------------------
 
     async def _start_dispatcher(self) -> None:
-        self._http = httpx.AsyncClient(
-            follow_redirects=False, timeout=httpx.Timeout(self.settings.webhook_timeout), trust_env=False
-        )
         self._listener = await self.runtime.pool.acquire()
         await self._listener.add_listener(queue.NOTIFY_CHANNEL, self._on_notify)
         self._dispatcher = asyncio.create_task(self._dispatch_forever(), name="notifier-dispatcher")
+        await self.email.start()
 
     async def _stop_dispatcher(self) -> None:
         if self._dispatcher is not None:
             self._dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._dispatcher
+        self._webhooks.stopping()  # webhooks waiting for their endpoint go back to the queue instead of starting
         if self._tasks:  # let in-flight sends finish; their claims would expire anyway
             await asyncio.wait(self._tasks, timeout=15)
+        await self.email.stop()
         if self._listener is not None:
             await self._listener.remove_listener(queue.NOTIFY_CHANNEL, self._on_notify)
             await self.runtime.pool.release(self._listener)
-        if self._http is not None:
-            await self._http.aclose()
+        await self._webhooks.aclose()
 
     def _on_notify(self, *_args: object) -> None:
         self._wake.set()
@@ -106,15 +92,26 @@ class Notifier:
             except Exception:
                 _log.exception("could not read the delivery queue; retrying")
                 due = []
-            for delivery in due:
-                await self._slots.acquire()
-                task = asyncio.create_task(self._deliver(delivery))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            # A webhook whose endpoint has its fill of requests in flight waits for one of them to end (or goes back
+            # to the queue for a while) instead of holding up the loop: see webhooks/inflight.py.
+            for delivery in await self._webhooks.admit(due):
+                await self._spawn(delivery)
             if len(due) < _BATCH:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), _IDLE_POLL_SECONDS)
+
+    async def _spawn(self, delivery: queue.PendingDelivery) -> None:
+        await self._slots.acquire()
+        task = asyncio.create_task(self._deliver(delivery))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _start_later(self, delivery: queue.PendingDelivery) -> None:
+        """Start a delivery from outside the loop: a webhook taking the place its endpoint's last request freed."""
+        task = asyncio.create_task(self._spawn(delivery))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, delivery: queue.PendingDelivery) -> None:
         try:
@@ -126,7 +123,7 @@ class Notifier:
             _log.exception("delivery attempt crashed", extra={"delivery_id": delivery.delivery_id})
             outcome = Outcome.retry(f"internal error: {type(exc).__name__}")
         try:
-            status = await queue.settle(self.runtime.pool, delivery, outcome)
+            status = await queue.settle(self.runtime.pool, delivery, outcome, self.settings)
             if status in ("sent", "failed", "suppressed"):
                 await self._publish_result(delivery, status, outcome)
             _log.info(
@@ -143,49 +140,10 @@ class Notifier:
             self._slots.release()
 
     async def _send_email(self, delivery: queue.PendingDelivery) -> Outcome:
-        match = delivery.match
-        language: Literal["fr", "en"] = "en" if delivery.language == "en" else "fr"
-        rendered = render_alert(
-            match, language=language, recipient_email=delivery.target, base_url=self.settings.public_base_url
-        )
-        message = build_message(
-            rendered,
-            sender=self.settings.mail_from,
-            recipient=delivery.target,
-            message_id=message_id_for(match.match_id, delivery.target, self.settings.message_id_domain),
-            unsubscribe_url=None,
-        )
-        return await send_email(message, self.settings)
+        return await self.email.send_alert(delivery.delivery_id, delivery.target, delivery.language, delivery.match)
 
     async def _send_webhook(self, delivery: queue.PendingDelivery) -> Outcome:
-        assert self._http is not None
-        row = await self.runtime.pool.fetchrow(
-            "SELECT url, secret, active, subscriber_id FROM webhook_endpoints WHERE endpoint_id = $1",
-            delivery.target,
-        )
-        if row is None:
-            # The endpoint's event may not have arrived yet: wait for it on the retry schedule.
-            return Outcome.retry(f"webhook endpoint {delivery.target} is not known yet")
-        if row["subscriber_id"] != delivery.match.subscriber_id:
-            return Outcome.failed("the webhook endpoint belongs to another account")
-        if not row["active"]:
-            return Outcome.suppressed("the webhook endpoint is disabled")
-        outcome = await send_webhook(
-            self._http,
-            url=row["url"],
-            secret=row["secret"],
-            message_id=webhook_message_id(delivery.match.match_id, delivery.target),
-            timestamp=int(time.time()),
-            body=webhook_body(delivery.match, endpoint_id=delivery.target),
-            allow_private=self.settings.webhook_allow_private,
-        )
-        if outcome.kind is OutcomeKind.SUPPRESSED:
-            await self.runtime.pool.execute(
-                "UPDATE webhook_endpoints SET active = false, disabled_reason = $2 WHERE endpoint_id = $1",
-                delivery.target,
-                outcome.detail,
-            )
-        return outcome
+        return await self._webhooks.send(delivery)
 
     async def _publish_result(self, delivery: queue.PendingDelivery, status: str, outcome: Outcome) -> None:
         event = Delivery(
@@ -203,4 +161,6 @@ class Notifier:
         await self._delivered.publish(event, key=event.subscriber_id.encode())
 
     def asgi(self) -> Starlette:
-        return self.runtime.asgi()
+        """/health, /ready and the internal routes the API calls for webhook delivery history and replays."""
+        routes = [*self.runtime.health_routes(), *self._webhooks.routes()]
+        return Starlette(routes=routes, lifespan=self.runtime.lifespan)

@@ -10,15 +10,13 @@ from typing import Any
 import asyncpg
 
 from schemas import Channel, Match
+from services.notifier import digests
+from services.notifier.email import digest_queue
 from services.notifier.outcome import Outcome, OutcomeKind
+from services.runtime.settings import Settings, get_settings
 
 NOTIFY_CHANNEL = "tenderwatch_deliveries"
 
-# Waits between attempts. Webhooks: about a day in all, as Standard Webhooks suggests; email: a few hours.
-RETRY_SCHEDULE: dict[Channel, tuple[timedelta, ...]] = {
-    Channel.WEBHOOK: tuple(timedelta(seconds=s) for s in (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800)),
-    Channel.EMAIL: tuple(timedelta(seconds=s) for s in (30, 120, 600, 1800, 3600, 7200, 14400)),
-}
 _CLAIM_LEASE = timedelta(minutes=2)
 
 
@@ -43,7 +41,8 @@ async def record(conn: asyncpg.Connection, match: Match) -> int:
     A notice whose procedure (`duplicate_group`) already reached a target through another notice of the same kind
     is recorded as suppressed, so a subscriber hears of a procedure once even when several sources publish it. The
     kind matters: the prior information, the call for tender and the award of one procedure share its group, and
-    each is news.
+    each is news. An address whose subscriptions ask for a daily or weekly digest gets its delivery held in the
+    digest of the period the match falls in (the most urgent frequency wins when several subscriptions email it).
     """
     targets: dict[tuple[Channel, str], str] = {}
     for sub in match.subscriptions:
@@ -63,15 +62,25 @@ async def record(conn: asyncpg.Connection, match: Match) -> int:
                AND duplicate_group = $4 AND notice_id <> $5 AND match->'notice'->>'kind' = $6 LIMIT 1""",
             match.subscriber_id, channel.value, target, group, notice.notice_id, notice.kind.value,
         )  # fmt: skip
+        # A daily or weekly email waits ('held') in its period's digest until the period's send time.
+        schedule = digests.schedule_for(match.subscriptions, target) if channel is Channel.EMAIL else None
+        digest_at = digests.next_send_time(schedule, match.matched_at) if schedule is not None else None
         inserted = await conn.fetchval(
             """INSERT INTO deliveries (delivery_id, subscriber_id, match_id, notice_id, notice_version, channel,
-                                       target, language, match, status, duplicate_group, last_error)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12)
+                                       target, language, match, status, duplicate_group, last_error, digest_at,
+                                       next_attempt_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, coalesce($13, now()))
                ON CONFLICT DO NOTHING RETURNING true""",
             delivery_id, match.subscriber_id, match.match_id, match.notice.notice_id, match.notice.version,
-            channel.value, target, language, payload, "suppressed" if already else "pending", group,
-            f"same procedure as {already}, already delivered" if already else None,
+            channel.value, target, language, payload,
+            "suppressed" if already else "held" if digest_at is not None else "pending", group,
+            f"same procedure as {already}, already delivered" if already else None, digest_at,
         )  # fmt: skip
+        if inserted and not already and digest_at is not None:
+            await digest_queue.hold(
+                conn, delivery_id=delivery_id, subscriber_id=match.subscriber_id, target=target,
+                digest_at=digest_at, language=language,
+            )  # fmt: skip
         new += bool(inserted and not already)
     if new:
         await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
@@ -104,9 +113,25 @@ async def claim_due(pool: asyncpg.Pool, *, limit: int) -> list[PendingDelivery]:
     ]
 
 
-async def settle(pool: asyncpg.Pool, delivery: PendingDelivery, outcome: Outcome) -> str:
-    """Record an attempt's outcome; returns the delivery's new status."""
-    schedule = RETRY_SCHEDULE[delivery.channel]
+def retry_delays(channel: Channel, settings: Settings) -> tuple[timedelta, ...]:
+    """The wait after each failed attempt: entry k follows attempt k+1; past the last, the delivery fails.
+
+    Webhooks follow WEBHOOK_RETRY_SCHEDULE and emails SMTP_RETRY_SCHEDULE (parsed once, with the settings), whose
+    first entry is attempt 1's own 0 s.
+    """
+    if channel is Channel.WEBHOOK:
+        return settings.webhook_retry_schedule[1:]
+    return settings.smtp_retry_schedule[1:]
+
+
+async def settle(
+    pool: asyncpg.Pool, delivery: PendingDelivery, outcome: Outcome, settings: Settings | None = None
+) -> str:
+    """Record an attempt's outcome; returns the delivery's new status.
+
+    A retry waits the schedule's delay, or the outcome's `retry_after` when that is longer.
+    """
+    schedule = retry_delays(delivery.channel, settings or get_settings())
     status: str
     delay: Any = timedelta(0)
     if outcome.kind is OutcomeKind.SENT:
@@ -114,7 +139,7 @@ async def settle(pool: asyncpg.Pool, delivery: PendingDelivery, outcome: Outcome
     elif outcome.kind is OutcomeKind.SUPPRESSED:
         status = "suppressed"
     elif outcome.kind is OutcomeKind.RETRY and delivery.attempts <= len(schedule):
-        status, delay = "retrying", schedule[delivery.attempts - 1]
+        status, delay = "retrying", max(schedule[delivery.attempts - 1], outcome.retry_after or timedelta(0))
     else:
         status = "failed"
     async with pool.acquire() as conn, conn.transaction():

@@ -31,7 +31,7 @@ _FALSE = frozenset({"false", "0", "no"})
 _TEXT_FIELDS: Final = ("title", "description")
 
 # Names of the INSEE departments and regions (COG 2025): stable, and too few to be worth a data file here.
-_DEPARTMENT_NAMES: Final[Mapping[str, str]] = {
+DEPARTMENT_NAMES: Final[Mapping[str, str]] = {
     "01": "Ain",
     "02": "Aisne",
     "03": "Allier",
@@ -134,7 +134,7 @@ _DEPARTMENT_NAMES: Final[Mapping[str, str]] = {
     "974": "La Réunion",
     "976": "Mayotte",
 }
-_REGION_NAMES: Final[Mapping[str, str]] = {
+REGION_NAMES: Final[Mapping[str, str]] = {
     "01": "Guadeloupe",
     "02": "Martinique",
     "03": "Guyane",
@@ -490,8 +490,8 @@ _RENDERERS: Final[Mapping[Criterion, Callable[[_Reason], str]]] = {
     Criterion.KIND: _labelled_list(_KIND_LABELS),
     Criterion.CPV: _cpv,
     Criterion.SECTOR: _labelled_list(None),
-    Criterion.DEPARTMENT: _coded_list(_DEPARTMENT_NAMES),
-    Criterion.REGION: _coded_list(_REGION_NAMES),
+    Criterion.DEPARTMENT: _coded_list(DEPARTMENT_NAMES),
+    Criterion.REGION: _coded_list(REGION_NAMES),
     Criterion.COUNTRY: _labelled_list(None),
     Criterion.KEYWORDS: _keywords,
     Criterion.VALUE: _value,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -56,7 +57,10 @@ class Platform:
             env.update(self.stack.environment())
         ports = {name: self.fixed_ports.get(name) or free_port() for name in SERVICES}
         env["INGEST_URL"] = f"http://127.0.0.1:{ports['ingest']}"
+        env["NOTIFIER_URL"] = f"http://127.0.0.1:{ports['notifier']}"
         env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{ports['api']}")
+        # Signs the one-click unsubscribe links; a fresh one per local run (links die with the run).
+        env.setdefault("UNSUBSCRIBE_SECRET", secrets.token_urlsafe(32))
         self._env = env
         try:
             for name in SERVICES:
