@@ -140,7 +140,14 @@ class Notifier:
             self._slots.release()
 
     async def _send_email(self, delivery: queue.PendingDelivery) -> Outcome:
-        return await self.email.send_alert(delivery.delivery_id, delivery.target, delivery.language, delivery.match)
+        return await self.email.send_alert(
+            delivery.delivery_id,
+            delivery.target,
+            delivery.language,
+            delivery.match,
+            changes=delivery.changes,
+            announced_by=delivery.announced_by,
+        )
 
     async def _send_webhook(self, delivery: queue.PendingDelivery) -> Outcome:
         return await self._webhooks.send(delivery)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
 
-from schemas import Channel, Match
+from schemas import Channel, Match, NoticeKind, NoticeSummary
 from services.notifier import digests
+from services.notifier.changes import Change, ChangedField, announced_by, what_changed
 from services.notifier.email import digest_queue
 from services.notifier.outcome import Outcome, OutcomeKind
 from services.runtime.settings import Settings, get_settings
@@ -28,6 +30,8 @@ class PendingDelivery:
     language: str
     match: Match
     attempts: int  # including the one now being made
+    changes: tuple[Change, ...] = ()  # since the version of this notice the target was sent: an update
+    announced_by: str | None = None  # the planned purchase, already sent to the target, this call for tender follows
 
 
 def delivery_id_for(subscriber_id: str, notice_id: str, version: str, channel: Channel, target: str) -> str:
@@ -62,26 +66,31 @@ async def record(conn: asyncpg.Connection, match: Match) -> int:
                AND duplicate_group = $4 AND notice_id <> $5 AND match->'notice'->>'kind' = $6 LIMIT 1""",
             match.subscriber_id, channel.value, target, group, notice.notice_id, notice.kind.value,
         )  # fmt: skip
+        suppressed = f"same procedure as {already}, already delivered" if already else None
+        changes, earlier_version, announced = await _change_alert(conn, match, channel, target)
+        if earlier_version is not None and not changes and suppressed is None:
+            suppressed = f"nothing a subscriber sees changed since version {earlier_version}, already delivered"
         # A daily or weekly email waits ('held') in its period's digest until the period's send time.
         schedule = digests.schedule_for(match.subscriptions, target) if channel is Channel.EMAIL else None
         digest_at = digests.next_send_time(schedule, match.matched_at) if schedule is not None else None
         inserted = await conn.fetchval(
             """INSERT INTO deliveries (delivery_id, subscriber_id, match_id, notice_id, notice_version, channel,
                                        target, language, match, status, duplicate_group, last_error, digest_at,
-                                       next_attempt_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, coalesce($13, now()))
+                                       next_attempt_at, changes, announced_by)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, coalesce($13, now()),
+                       $14::jsonb, $15)
                ON CONFLICT DO NOTHING RETURNING true""",
             delivery_id, match.subscriber_id, match.match_id, match.notice.notice_id, match.notice.version,
             channel.value, target, language, payload,
-            "suppressed" if already else "held" if digest_at is not None else "pending", group,
-            f"same procedure as {already}, already delivered" if already else None, digest_at,
+            "suppressed" if suppressed else "held" if digest_at is not None else "pending", group, suppressed,
+            digest_at, _changes_json(changes), announced,
         )  # fmt: skip
-        if inserted and not already and digest_at is not None:
+        if inserted and not suppressed and digest_at is not None:
             await digest_queue.hold(
                 conn, delivery_id=delivery_id, subscriber_id=match.subscriber_id, target=target,
                 digest_at=digest_at, language=language,
             )  # fmt: skip
-        new += bool(inserted and not already)
+        new += bool(inserted and not suppressed)
     if new:
         await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
     return new
@@ -96,7 +105,8 @@ async def claim_due(pool: asyncpg.Pool, *, limit: int) -> list[PendingDelivery]:
                WHERE (status IN ('pending', 'retrying') AND next_attempt_at <= now())
                   OR (status = 'sending' AND locked_until < now())
                ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-           RETURNING delivery_id, channel, target, language, match::text AS match, attempts""",
+           RETURNING delivery_id, channel, target, language, match::text AS match, attempts, changes::text AS changes,
+                     announced_by""",
         limit,
         _CLAIM_LEASE,
     )
@@ -108,9 +118,63 @@ async def claim_due(pool: asyncpg.Pool, *, limit: int) -> list[PendingDelivery]:
             language=r["language"],
             match=Match.model_validate_json(r["match"]),
             attempts=r["attempts"],
+            changes=_changes_of(r["changes"]),
+            announced_by=r["announced_by"],
         )
         for r in rows
     ]
+
+
+# How many of a target's planned purchases a call for tender is compared with.
+_PLANS_COMPARED = 200
+
+
+async def _change_alert(
+    conn: asyncpg.Connection, match: Match, channel: Channel, target: str
+) -> tuple[list[Change], str | None, str | None]:
+    """(what changed, the earlier version the target was sent, the planned purchase the notice follows).
+
+    An earlier version of the same notice makes this delivery an update that says what changed (no change a
+    subscriber would see: the caller suppresses it). Otherwise a call for tender is checked against the planned
+    purchases the target was alerted about.
+    """
+    notice = match.notice
+    earlier = await conn.fetchrow(
+        """SELECT notice_version, match->'notice' AS notice FROM deliveries
+           WHERE subscriber_id = $1 AND channel = $2 AND target = $3 AND notice_id = $4 AND notice_version <> $5
+             AND status <> 'failed'
+           ORDER BY created_at DESC LIMIT 1""",
+        match.subscriber_id, channel.value, target, notice.notice_id, notice.version,
+    )  # fmt: skip
+    if earlier is not None:
+        before = NoticeSummary.model_validate_json(earlier["notice"])
+        return what_changed(before, notice), earlier["notice_version"], None
+    if notice.kind is not NoticeKind.COMPETITION:
+        return [], None, None
+    plans = await conn.fetch(
+        """SELECT match->'notice' AS notice FROM deliveries
+           WHERE subscriber_id = $1 AND channel = $2 AND target = $3 AND match->'notice'->>'kind' = 'planning'
+             AND status <> 'failed'
+           ORDER BY created_at DESC LIMIT $4""",
+        match.subscriber_id, channel.value, target, _PLANS_COMPARED,
+    )  # fmt: skip
+    for row in plans:
+        plan = NoticeSummary.model_validate_json(row["notice"])
+        if announced_by(plan, notice):
+            return [], None, plan.notice_id
+    return [], None, None
+
+
+def _changes_json(changes: list[Change]) -> str | None:
+    if not changes:
+        return None
+    return json.dumps([{"field": c.field.value, "before": c.before, "after": c.after} for c in changes])
+
+
+def _changes_of(raw: str | None) -> tuple[Change, ...]:
+    if not raw:
+        return ()
+    return tuple(Change(ChangedField(c["field"]), c["before"], c["after"]) for c in json.loads(raw))
 
 
 def retry_delays(channel: Channel, settings: Settings) -> tuple[timedelta, ...]:

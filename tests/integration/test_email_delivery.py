@@ -518,3 +518,63 @@ async def test_a_digest_for_a_suppressed_address_sends_nothing(stack: Stack) -> 
     (row,) = await _delivery_rows(stack, match)
     assert row["status"] == "suppressed"
     assert stack.smtp.rcpt_attempts.get(address) is None
+
+
+async def test_a_changed_notice_is_sent_again_saying_what_changed_and_an_unchanged_version_is_not(
+    stack: Stack,
+) -> None:
+    account, auth = await stack.account("rectificatifs")
+    address = f"rectif-{time.time_ns()}@example.org"
+    subscription = await stack.subscription(auth, "Collecte", {"email": address})
+    first = _match(
+        account,
+        [_matched(subscription)],
+        title="Collecte des colonnes de verre",
+        deadline=datetime(2026, 4, 3, 10, 0, tzinfo=UTC),
+    )
+    await stack.publish(first)
+    await _emails_to(stack, address)
+    later = first.notice.model_copy(
+        update={"version": "2", "deadline": datetime(2026, 4, 17, 10, 0, tzinfo=UTC), "is_change": True}
+    )
+    second = first.model_copy(update={"notice": later, "match_id": match_id_for(account, later.notice_id, "2")})
+    again = later.model_copy(update={"version": "3"})  # a new version where nothing a subscriber sees changed
+    third = first.model_copy(update={"notice": again, "match_id": match_id_for(account, again.notice_id, "3")})
+    await stack.publish(second)
+    await stack.publish(third)
+    marker = _match(account, [_matched(subscription)], title="Marqueur de fin")
+    await stack.publish(marker)
+    emails = await _emails_to(stack, address, count=3)
+
+    assert len(stack.smtp.to(address)) == 3  # first version, the update, the marker: nothing for version 3
+    update = next(
+        r.message() for r in emails if r.message()["Message-ID"] == message_id_for(second.match_id, address, DOMAIN)
+    )
+    text, html = _bodies(update)
+    assert "Ce qui a changé" in text and "Ce qui a changé" in html
+    assert "Date limite de réponse" in text
+    assert "vendredi 3 avril 2026" in text and "vendredi 17 avril 2026" in text
+    [row] = await _delivery_rows(stack, third)
+    assert row["status"] == "suppressed" and "since version 2" in row["last_error"]
+
+
+async def test_a_call_for_tender_after_a_planned_purchase_says_so(stack: Stack) -> None:
+    account, auth = await stack.account("programmation")
+    address = f"plan-{time.time_ns()}@example.org"
+    subscription = await stack.subscription(auth, "Voirie", {"email": address})
+    plan = _match(account, [_matched(subscription)], title="Réfection de la voirie du chemin de Lalande")
+    plan = plan.model_copy(update={"notice": plan.notice.model_copy(update={"kind": NoticeKind.PLANNING})})
+    await stack.publish(plan)
+    await _emails_to(stack, address)
+    call = _match(account, [_matched(subscription)], title="Travaux de réfection de la voirie - chemin de Lalande")
+    await stack.publish(call)
+    emails = await _emails_to(stack, address, count=2)
+
+    message = next(
+        r.message() for r in emails if r.message()["Message-ID"] == message_id_for(call.match_id, address, DOMAIN)
+    )
+    text, html = _bodies(message)
+    assert "fait maintenant l'objet d'un appel d'offres" in text
+    assert "fait maintenant l&#39;objet d&#39;un appel d&#39;offres" in html or "fait maintenant l'objet" in html
+    [row] = await _delivery_rows(stack, call)
+    assert row["announced_by"] == plan.notice.notice_id

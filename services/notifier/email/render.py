@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
@@ -20,8 +21,9 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from schemas.alert import Match, MatchedSubscription, NoticeSummary
-from schemas.notice import NoticeKind
+from schemas.notice import Money, NoticeKind
 from schemas.subscription import EmailFrequency
+from services.notifier.changes import Change, ChangedField
 from services.notifier.email.formatting import PARIS, Language, format_date, format_datetime, format_money
 from services.notifier.reasons import DEPARTMENT_NAMES, REGION_NAMES, reason_lines
 
@@ -153,6 +155,7 @@ _FIELD_LABELS: Mapping[Language, Mapping[str, str]] = {
         "cpv_main": "Code CPV principal",
         "place": "Lieu d'exécution",
         "source_url": "Adresse de l'avis",
+        "change_note": "Motif indiqué par l'acheteur",
     },
     "en": {
         "title": "Title",
@@ -166,6 +169,7 @@ _FIELD_LABELS: Mapping[Language, Mapping[str, str]] = {
         "cpv_main": "Main CPV code",
         "place": "Place of performance",
         "source_url": "Notice address",
+        "change_note": "Reason given by the buyer",
     },
 }
 
@@ -255,6 +259,40 @@ class RenderedEmail:
 def change_label(field_name: str, language: Language) -> str:
     """The label of a notice field (`deadline`, `estimated_value`, ...) in a change list; unknown names as given."""
     return _FIELD_LABELS[language].get(field_name, field_name)
+
+
+_CHANGE_TEXT_CHARS = 300
+_CANCELLED = {"fr": "l'avis est annulé", "en": "the notice is cancelled"}
+
+
+def describe_changes(changes: Sequence[Change], language: Language) -> tuple[FieldChange, ...]:
+    """The lines of "what changed", labelled and written for a reader of `language`."""
+    return tuple(
+        FieldChange(
+            change_label(change.field.value, language),
+            _change_value(change.field, change.before, language),
+            _change_value(change.field, change.after, language),
+        )
+        for change in changes
+    )
+
+
+def _change_value(field: ChangedField, value: str | None, language: Language) -> str | None:
+    """A change's machine value (ISO date, '250000 EUR', 'true') as the email writes it; None stays None."""
+    if value is None:
+        return None
+    if field is ChangedField.CANCELLED:
+        return _CANCELLED[language]
+    if field is ChangedField.DEADLINE:
+        return format_datetime(datetime.fromisoformat(value), language)
+    if field is ChangedField.PLANNED_DATE:
+        return format_date(date.fromisoformat(value), language)
+    if field is ChangedField.ESTIMATED_VALUE:
+        amount, _, currency = value.partition(" ")
+        return format_money(Money(amount=Decimal(amount), currency=currency), language)
+    if len(value) > _CHANGE_TEXT_CHARS:
+        return value[: _CHANGE_TEXT_CHARS - 1].rstrip() + "…"
+    return value
 
 
 def notice_view(

@@ -18,10 +18,11 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from schemas import Channel, Delivery, DeliveryStatus, EmailFrequency, Match
+from services.notifier.changes import Change
 from services.notifier.digests import DigestSchedule, previous_send_time, schedule_for
 from services.notifier.email import digest_queue
 from services.notifier.email.message import build_message, list_id_for, message_id_for
-from services.notifier.email.render import RenderedEmail, digest_view, render, render_alert
+from services.notifier.email.render import RenderedEmail, describe_changes, digest_view, render, render_alert
 from services.notifier.email.smtp import SmtpPool
 from services.notifier.outcome import Outcome, OutcomeKind
 from services.runtime.service import Runtime
@@ -64,8 +65,20 @@ class EmailSender:
 
     # --- instant alerts ---------------------------------------------------------------------------------------
 
-    async def send_alert(self, delivery_id: str, target: str, language: str, match: Match) -> Outcome:
-        """One notice to one address, now; the caller settles the delivery with the outcome."""
+    async def send_alert(
+        self,
+        delivery_id: str,
+        target: str,
+        language: str,
+        match: Match,
+        *,
+        changes: Sequence[Change] = (),
+        announced_by: str | None = None,
+    ) -> Outcome:
+        """One notice to one address, now; the caller settles the delivery with the outcome.
+
+        With `changes` the email is an update saying what changed; with `announced_by` it says that the planned
+        purchase the subscriber was alerted about is now a call for tender."""
         if reason := await digest_queue.suppression(self.runtime.pool, target):
             return Outcome.suppressed(f"{target} is on the suppression list: {reason}")
         unsubscribe_url = self._unsubscribe_url([match], target)
@@ -75,6 +88,8 @@ class EmailSender:
             recipient_email=target,
             base_url=self.settings.public_base_url,
             unsubscribe_url=unsubscribe_url,
+            changes=describe_changes(changes, _language(language)),
+            became_competition=announced_by is not None,
         )
         message = self._message(
             rendered, target, match.subscriber_id, key=match.match_id, unsubscribe_url=unsubscribe_url

@@ -172,7 +172,12 @@ class WebhookDispatch:
             secret=endpoint.secret,
             previous_secret=endpoint.previous_secret_at(datetime.now(UTC)),
             message_id=webhook_message_id(delivery.match.match_id, delivery.target),
-            body=webhook_body(delivery.match, endpoint_id=delivery.target),
+            body=webhook_body(
+                delivery.match,
+                endpoint_id=delivery.target,
+                changes=delivery.changes,
+                announced_by=delivery.announced_by,
+            ),
         )
         return outcome, True
 

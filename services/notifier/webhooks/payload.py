@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.alert import Criterion, Match, MatchedSubscription, NoticeSummary
+from services.notifier.changes import Change, ChangedField
 from services.notifier.reasons import reason_line
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -49,12 +51,28 @@ class WebhookSubscription(_Model):
     reasons: list[WebhookReason] = Field(description="one per criterion the subscription's filters set")
 
 
+class WebhookChange(_Model):
+    """A field of the notice that changed since the version this endpoint was sent."""
+
+    field: ChangedField
+    before: str | None = Field(description="machine value: ISO 8601 date or datetime, '250000 EUR', text; null: unset")
+    after: str | None
+
+
 class WebhookData(_Model):
     match_id: str = Field(description="stable for a notice version and a subscriber; the webhook-id derives from it")
     subscriber_id: str = Field(description="the account that owns the endpoint")
     notice: NoticeSummary
     subscriptions: list[WebhookSubscription] = Field(
         min_length=1, description="only the subscriptions that deliver to the endpoint receiving this call"
+    )
+    changes: list[WebhookChange] = Field(
+        default_factory=list,
+        description="for notice.updated: what changed since the version of this notice the endpoint was sent",
+    )
+    announced_by: str | None = Field(
+        default=None,
+        description="the planned purchase (notice_id) already sent to this endpoint that this call for tender follows",
     )
 
 
@@ -75,14 +93,17 @@ class WebhookPayload(_Model):
     data: WebhookData
 
 
-def event_type(match: Match) -> EventType:
-    """`notice.updated` for a notice that changes or cancels a published one; `notice.matched` otherwise."""
-    if match.notice.is_change or match.notice.cancelled:
+def event_type(match: Match, changes: Sequence[Change] = ()) -> EventType:
+    """`notice.updated` for a notice that changes or cancels a published one, or a new version of one the endpoint
+    was sent; `notice.matched` otherwise."""
+    if changes or match.notice.is_change or match.notice.cancelled:
         return EventType.NOTICE_UPDATED
     return EventType.NOTICE_MATCHED
 
 
-def webhook_payload(match: Match, *, endpoint_id: str) -> WebhookPayload:
+def webhook_payload(
+    match: Match, *, endpoint_id: str, changes: Sequence[Change] = (), announced_by: str | None = None
+) -> WebhookPayload:
     """The payload for one endpoint: only the subscriptions of `match` that deliver to `endpoint_id`."""
     subscriptions = [s for s in match.subscriptions if s.webhook_endpoint_id == endpoint_id]
     if not subscriptions:
@@ -92,7 +113,7 @@ def webhook_payload(match: Match, *, endpoint_id: str) -> WebhookPayload:
         )
     matched_at = match.matched_at if match.matched_at.tzinfo else match.matched_at.replace(tzinfo=UTC)
     return WebhookPayload(
-        type=event_type(match),
+        type=event_type(match, changes),
         # when the event happened (the match), not when this attempt is made: retries stay byte-identical
         timestamp=matched_at.astimezone(UTC),
         data=WebhookData(
@@ -100,14 +121,20 @@ def webhook_payload(match: Match, *, endpoint_id: str) -> WebhookPayload:
             subscriber_id=match.subscriber_id,
             notice=match.notice,
             subscriptions=[_subscription(s, match) for s in subscriptions],
+            changes=[WebhookChange(field=c.field, before=c.before, after=c.after) for c in changes],
+            announced_by=announced_by,
         ),
     )
 
 
-def webhook_body(match: Match, *, endpoint_id: str) -> bytes:
+def webhook_body(
+    match: Match, *, endpoint_id: str, changes: Sequence[Change] = (), announced_by: str | None = None
+) -> bytes:
     """`webhook_payload` as compact JSON with sorted keys, so the same match and endpoint always give the same bytes
     (and the same signature) on every retry."""
-    payload = webhook_payload(match, endpoint_id=endpoint_id).model_dump(mode="json")
+    payload = webhook_payload(match, endpoint_id=endpoint_id, changes=changes, announced_by=announced_by).model_dump(
+        mode="json"
+    )
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from schemas.alert import Criterion, Match, MatchedSubscription, MatchReason
 from schemas.notice import Money
+from services.notifier.changes import Change, ChangedField
 from services.notifier.webhooks.payload import webhook_body, webhook_message_id
 
 MatchFactory = Callable[..., Match]
@@ -58,7 +59,7 @@ def test_body_is_compact_sorted_utf8_and_identical_on_retry(make_match: MatchFac
     assert body == webhook_body(make_match(), endpoint_id="ep_main")
     canonical = json.dumps(json.loads(body), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
     assert body == canonical.encode("utf-8")
-    assert body.startswith(b'{"data":{"match_id":"m_')
+    assert body.startswith(b'{"data":{"announced_by":null,"changes":[],"match_id":"m_')
     assert "Cévenol".encode() in body  # UTF-8, not \u escapes
 
 
@@ -102,3 +103,15 @@ def test_message_id_is_stable_per_match_and_endpoint() -> None:
     assert webhook_message_id("m_abc", "ep_main") == expected
     assert webhook_message_id("m_abc", "ep_other") != expected
     assert webhook_message_id("m_abd", "ep_main") != expected
+
+
+def test_a_new_version_is_a_notice_updated_event_that_says_what_changed(make_match: MatchFactory) -> None:
+    match = make_match()
+    changes = [Change(ChangedField.DEADLINE, "2025-04-04T10:00:00+00:00", "2025-04-18T10:00:00+00:00")]
+    body = json.loads(webhook_body(match, endpoint_id="ep_main", changes=changes))
+    assert body["type"] == "notice.updated"
+    assert body["data"]["changes"] == [
+        {"field": "deadline", "before": "2025-04-04T10:00:00+00:00", "after": "2025-04-18T10:00:00+00:00"}
+    ]
+    planned = json.loads(webhook_body(match, endpoint_id="ep_main", announced_by="plan:21300000000000:2025-01"))
+    assert (planned["type"], planned["data"]["announced_by"]) == ("notice.matched", "plan:21300000000000:2025-01")
