@@ -6,6 +6,8 @@ Pure: the queue finds the earlier deliveries, this module compares them.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -57,6 +59,19 @@ def what_changed(before: NoticeSummary, after: NoticeSummary) -> list[Change]:
     if changes and after.change_description and after.change_description != before.change_description:
         changes.append(Change(ChangedField.CHANGE_NOTE, None, after.change_description))
     return changes
+
+
+def changes_to_json(changes: Sequence[Change]) -> str | None:
+    """How changes are stored with a delivery (None for none), so that every retry and replay shows the same."""
+    if not changes:
+        return None
+    return json.dumps([{"field": c.field.value, "before": c.before, "after": c.after} for c in changes])
+
+
+def changes_from_json(raw: str | None) -> tuple[Change, ...]:
+    if not raw:
+        return ()
+    return tuple(Change(ChangedField(c["field"]), c["before"], c["after"]) for c in json.loads(raw))
 
 
 def announced_by(planned: NoticeSummary, call: NoticeSummary) -> bool:

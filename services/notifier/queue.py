@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -12,7 +11,7 @@ import asyncpg
 
 from schemas import Channel, Match, NoticeKind, NoticeSummary
 from services.notifier import digests
-from services.notifier.changes import Change, ChangedField, announced_by, what_changed
+from services.notifier.changes import Change, announced_by, changes_from_json, changes_to_json, what_changed
 from services.notifier.email import digest_queue
 from services.notifier.outcome import Outcome, OutcomeKind
 from services.runtime.settings import Settings, get_settings
@@ -83,7 +82,7 @@ async def record(conn: asyncpg.Connection, match: Match) -> int:
             delivery_id, match.subscriber_id, match.match_id, match.notice.notice_id, match.notice.version,
             channel.value, target, language, payload,
             "suppressed" if suppressed else "held" if digest_at is not None else "pending", group, suppressed,
-            digest_at, _changes_json(changes), announced,
+            digest_at, changes_to_json(changes), announced,
         )  # fmt: skip
         if inserted and not suppressed and digest_at is not None:
             await digest_queue.hold(
@@ -118,7 +117,7 @@ async def claim_due(pool: asyncpg.Pool, *, limit: int) -> list[PendingDelivery]:
             language=r["language"],
             match=Match.model_validate_json(r["match"]),
             attempts=r["attempts"],
-            changes=_changes_of(r["changes"]),
+            changes=changes_from_json(r["changes"]),
             announced_by=r["announced_by"],
         )
         for r in rows
@@ -163,18 +162,6 @@ async def _change_alert(
         if announced_by(plan, notice):
             return [], None, plan.notice_id
     return [], None, None
-
-
-def _changes_json(changes: list[Change]) -> str | None:
-    if not changes:
-        return None
-    return json.dumps([{"field": c.field.value, "before": c.before, "after": c.after} for c in changes])
-
-
-def _changes_of(raw: str | None) -> tuple[Change, ...]:
-    if not raw:
-        return ()
-    return tuple(Change(ChangedField(c["field"]), c["before"], c["after"]) for c in json.loads(raw))
 
 
 def retry_delays(channel: Channel, settings: Settings) -> tuple[timedelta, ...]:

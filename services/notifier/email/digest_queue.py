@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from schemas import Match
+from services.notifier.changes import Change, changes_from_json
 from services.notifier.outcome import Outcome, OutcomeKind
 
 _CLAIM_LEASE = timedelta(minutes=2)
@@ -26,6 +27,8 @@ _CLAIM_LEASE = timedelta(minutes=2)
 class DigestDelivery:
     delivery_id: str
     match: Match
+    changes: tuple[Change, ...] = ()  # since the version the address was sent (see queue.record)
+    announced_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,14 +80,20 @@ async def claim_due(pool: asyncpg.Pool, *, now: datetime, limit: int) -> list[Pe
         if not rows:
             return []
         items = await conn.fetch(
-            """SELECT digest_id, delivery_id, match::text AS match FROM deliveries
+            """SELECT digest_id, delivery_id, match::text AS match, changes::text AS changes, announced_by
+               FROM deliveries
                WHERE digest_id = ANY($1::text[]) AND status = 'held' ORDER BY delivery_id""",
             [r["digest_id"] for r in rows],
         )
     by_digest: dict[str, list[DigestDelivery]] = {}
     for item in items:
         by_digest.setdefault(item["digest_id"], []).append(
-            DigestDelivery(item["delivery_id"], Match.model_validate_json(item["match"]))
+            DigestDelivery(
+                item["delivery_id"],
+                Match.model_validate_json(item["match"]),
+                changes_from_json(item["changes"]),
+                item["announced_by"],
+            )
         )
     return [
         PendingDigest(

@@ -380,9 +380,12 @@ def digest_view(
     cap: int,
     unsubscribe_url: str | None = None,
     more_url: str | None = None,
+    updates: Mapping[str, tuple[Sequence[Change], bool]] | None = None,
 ) -> EmailView:
     """A digest of `matches` for one address: by deadline (the soonest first, notices without one last), the first
-    `cap` in full, the next ones as links, the rest counted."""
+    `cap` in full, the next ones as links, the rest counted. `updates` maps a match id to what changed since the
+    version the address was sent and whether it follows a planned purchase it was sent."""
+    updates = updates or {}
     if cap < 1:
         raise ValueError(f"a digest shows at least one notice in full, not {cap}")
     views = sorted(
@@ -390,6 +393,8 @@ def digest_view(
             notice_view(
                 m, language=language, recipient_email=recipient_email, base_url=base_url,
                 excerpt_chars=_DIGEST_EXCERPT_CHARS,
+                changes=describe_changes(updates.get(m.match_id, ((), False))[0], language),
+                became_competition=updates.get(m.match_id, ((), False))[1],
             )
             for m in matches
         ),

@@ -177,6 +177,7 @@ class EmailSender:
             timezone=schedule.timezone,
             cap=self.settings.digest_max_notices,
             unsubscribe_url=unsubscribe_url,
+            updates=_digest_updates(digest),
         )
         return render(view)
 
@@ -232,6 +233,19 @@ class EmailSender:
 
 def _language(value: str) -> Literal["fr", "en"]:
     return "en" if value == "en" else "fr"
+
+
+def _digest_updates(digest: digest_queue.PendingDigest) -> dict[str, tuple[Sequence[Change], bool]]:
+    """What changed, by match id, for the notices of the digest whose earlier version the address was sent in an
+    earlier email; a notice whose versions are all in this digest is new to the reader."""
+    versions: dict[str, int] = {}
+    for delivery in digest.deliveries:
+        versions[delivery.match.notice.notice_id] = versions.get(delivery.match.notice.notice_id, 0) + 1
+    return {
+        d.match.match_id: (d.changes if versions[d.match.notice.notice_id] == 1 else (), d.announced_by is not None)
+        for d in digest.deliveries
+        if d.changes or d.announced_by
+    }
 
 
 def _subscription_ids(matches: Sequence[Match], email: str) -> list[str]:

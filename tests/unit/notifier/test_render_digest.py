@@ -7,6 +7,7 @@ import pytest
 from schemas.alert import Criterion, Match, MatchedSubscription, MatchReason
 from schemas.notice import NoticeKind
 from schemas.subscription import EmailFrequency
+from services.notifier.changes import Change, ChangedField
 from services.notifier.email.render import EmailView, digest_view, render
 
 MatchFactory = Callable[..., Match]
@@ -149,20 +150,15 @@ def test_digest_escapes_notice_text_in_html(make_match: MatchFactory) -> None:
 
 
 def test_a_digest_shows_what_changed_in_an_updated_notice(make_match: MatchFactory) -> None:
-    from services.notifier.email.render import FieldChange, notice_view
-
-    match = _notice(make_match, 1, None)
-    view = _digest([match])
-    updated = notice_view(
-        match,
-        language="fr",
-        recipient_email=RECIPIENT,
-        base_url=BASE_URL,
-        changes=[FieldChange("Date limite de réponse", "1er mars 2024", "15 mars 2024")],
-    )
-    rendered = render(EmailView("fr", RECIPIENT, (updated,), digest=view.digest))
+    updated, plain = _notice(make_match, 1, None), _notice(make_match, 2, None)
+    change = Change(ChangedField.DEADLINE, "2024-03-01T11:00:00+00:00", "2024-03-15T11:00:00+00:00")
+    rendered = render(_digest([updated, plain], updates={updated.match_id: ([change], False)}))
     assert "1. [Mise à jour] Marché numéro 1\n" in rendered.text
-    assert "   - Date limite de réponse\u00a0: 1er mars 2024 → 15 mars 2024\n" in rendered.text
+    assert (
+        "   - Date limite de réponse\u00a0: vendredi 1er mars 2024 à 12 h 00 → vendredi 15 mars 2024 à 12 h 00\n"
+        in (rendered.text)
+    )
+    assert "[Mise à jour] Marché numéro 2" not in rendered.text
     assert ">Ce qui a changé</th>" in rendered.html
 
 
