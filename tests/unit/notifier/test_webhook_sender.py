@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http
-import shutil
 import socket
 import ssl
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import standardwebhooks
+import trustme
 
 from services.notifier.outcome import OutcomeKind
 from services.notifier.webhooks.deliver import WebhookSender
@@ -334,25 +333,21 @@ async def test_unreachable_and_unresolvable_endpoints_are_retried() -> None:
 
 
 def _certificate(directory: Path, name: str) -> tuple[Path, Path]:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("the openssl command is needed to make a test certificate")
-    key, cert = directory / f"{name}.key", directory / f"{name}.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={name}",
-         "-addext", f"subjectAltName=DNS:{name}", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return key, cert
+    """(the server's key and certificate chain, the CA certificate that signed it) for `name`."""
+    authority = trustme.CA()
+    server, ca = directory / f"{name}.pem", directory / f"{name}-ca.pem"
+    authority.issue_cert(name).private_key_and_cert_chain_pem.write_to_path(str(server))
+    authority.cert_pem.write_to_path(str(ca))
+    return server, ca
 
 
 async def test_tls_verifies_the_host_name_over_the_pinned_connection(tmp_path: Path) -> None:
-    key, cert = _certificate(tmp_path, HOST)
+    server_pem, ca = _certificate(tmp_path, HOST)
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_tls.load_cert_chain(cert, key)
+    server_tls.load_cert_chain(server_pem)
     seen_names: list[str | None] = []
     server_tls.sni_callback = lambda _socket, name, _context: seen_names.append(name)  # type: ignore[assignment,func-returns-value]
-    client_tls = ssl.create_default_context(cafile=str(cert))
+    client_tls = ssl.create_default_context(cafile=str(ca))
     async with ScriptedReceiver(tls=server_tls) as receiver:
         sender = _sender(PinnedResolver("127.0.0.1"), ssl_context=client_tls)
         try:
@@ -367,10 +362,10 @@ async def test_tls_verifies_the_host_name_over_the_pinned_connection(tmp_path: P
 
 
 async def test_tls_refuses_a_certificate_for_another_name(tmp_path: Path) -> None:
-    key, cert = _certificate(tmp_path, "other.example.test")
+    server_pem, ca = _certificate(tmp_path, "other.example.test")
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_tls.load_cert_chain(cert, key)
-    client_tls = ssl.create_default_context(cafile=str(cert))
+    server_tls.load_cert_chain(server_pem)
+    client_tls = ssl.create_default_context(cafile=str(ca))
     async with ScriptedReceiver(tls=server_tls) as receiver:
         sender = _sender(PinnedResolver("127.0.0.1"), ssl_context=client_tls)
         try:
