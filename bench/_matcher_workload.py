@@ -34,7 +34,7 @@ weight 1 / r^s; several values of one criterion are distinct.
   notices fall in them.
 - Keywords: words drawn Zipf(0.9) from the vocabulary of the real titles (the French notices' and the 34 BOAMP
   summaries of `tests/fixtures/matcher`: about 700 words), ranked by how many titles use them. A word is kept in
-  its most common spelling, without elision, when `services.matcher.text.tokens` makes a single token of it of
+  its most common spelling, without elision, when `schemas.filtering.text.tokens` makes a single token of it of
   at least 3 letters, and it is not a word of the procedure or too vague to watch alone ("marché", "lot",
   "fourniture", "prestation", "technique", "gestion"...).
   Phrases (about 700) are two consecutive such words, or two around a stop word ("travaux de voirie"),
@@ -76,13 +76,13 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from schemas import ClassifiedNotice, Subscription
+from schemas.codelists.cpv import CpvVocabulary
+from schemas.codelists.sectors import SectorTaxonomy
+from schemas.filtering.text import tokens
 from schemas.notice import BuyerCategory, NoticeKind
 from schemas.subscription import DeliverySettings, KeywordQuery, SubscriptionFilters, WithoutValue
 from services.classifier.classify import Classifier
-from services.classifier.cpv import CpvVocabulary
-from services.classifier.sectors import SectorTaxonomy
 from services.ingest.sources import DocumentError, parse_document
-from services.matcher.text import tokens
 
 FIXTURES = Path(__file__).parents[1] / "tests" / "fixtures"
 _DEPARTMENTS_CSV = Path(__file__).parents[1] / "services" / "classifier" / "data" / "cog-departments@2025.csv"

@@ -4,7 +4,7 @@ Each set criterion (kind, CPV prefix, sector, department, region, country, buyer
 buyer) is an array column with a GIN index. A subscription that does not restrict a criterion holds the sentinel
 `*` there, and every notice adds `*` to its own keys, so each criterion is one indexable overlap (`cpv && $2`)
 and the query is their conjunction; it decides those criteria exactly, as the flags (SME, reserved) are decided
-by plain columns. Keywords are array columns of `services.matcher.text` tokens: `kw_all`, the tokens every
+by plain columns. Keywords are array columns of `schemas.filtering.text` tokens: `kw_all`, the tokens every
 required term needs (`kw_all <@ notice words`); `kw_any`, one necessary token per alternative of the first OR
 group (GIN-indexed overlap); `kw_none`, excluded single words (exact). Value range and deadline are columns
 compared in SQL.
@@ -25,8 +25,8 @@ from typing import Any
 import asyncpg
 
 from schemas import ClassifiedNotice, Subscription
-from services.matcher.query import AllOf, AnyOf, Not, Query, Term
-from services.matcher.rules import CompiledFilters, NoticeView, verified
+from schemas.filtering.query import AllOf, AnyOf, Not, Query, Term
+from schemas.filtering.rules import CompiledFilters, NoticeView, verified
 
 ANY = "*"
 # The set criteria, in the order of the query's parameters $1..$9.

@@ -47,8 +47,8 @@ from bench._matcher_workload import Workload, matched_at
 from bench._pg_matcher import PostgresMatcher
 from bench._table import Row, print_table
 from schemas import ClassifiedNotice, Subscription
+from schemas.filtering.rules import NoticeView
 from services.matcher.index import Hit, SubscriptionIndex, brute_force_match
-from services.matcher.rules import NoticeView
 
 RESULTS = Path(__file__).parent / "results" / "matcher.json"
 SIZES = (10_000, 100_000, 1_000_000)

@@ -1,4 +1,5 @@
-"""Event contracts: the only code every service shares besides `services.runtime`."""
+"""Event contracts, and what their values mean: `codelists` (CPV, geography, sectors) and `filtering` (the
+subscription filter rules). The only code every service shares besides `services.runtime`."""
 
 from schemas.alert import (
     Channel,

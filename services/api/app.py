@@ -3,7 +3,7 @@
 Subscription and endpoint changes reach Kafka through the transactional outbox; classified notices are read
 from `notices.classified` into the read model behind `GET /v1/notices/{id}` and `POST /v1/subscriptions/preview`.
 Subscription filters are checked against the classifier's code lists (`filters.FilterValidator`) and previewed
-with the matcher's own definition of what they mean (`services.matcher.rules`).
+with the shared definition of what they mean (`schemas.filtering.rules`).
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ from schemas import (
     Topic,
     WebhookEndpoint,
 )
+from schemas.filtering.rules import CompiledFilters, NoticeView, reasons
 from services.api import keys, outbox, unsubscribe
 from services.api.filters import FilterValidator
-from services.matcher.rules import CompiledFilters, NoticeView, reasons
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
 from services.runtime.ssrf import UnsafeUrlError, check_webhook_destination
@@ -180,7 +180,7 @@ class Api:
 
     async def store_notice(self, notice: ClassifiedNotice) -> None:
         """Keep a classified notice in the read model; an older classification never replaces a newer one."""
-        # The matcher's own prefixes, for previews to narrow on.
+        # The matching rules' own prefixes, for previews to narrow on.
         cpv_prefixes = sorted(NoticeView.of(notice, text=False).cpv_prefixes)
         await self.runtime.pool.execute(
             """INSERT INTO notices (notice_id, version, kind, title, buyer_name, departments, regions, sectors,

@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from schemas.codelists.cpv import CpvVocabulary, cpv_ancestors
+from schemas.codelists.geo import Geography
+from schemas.codelists.sectors import SectorTaxonomy
+from schemas.filtering.query import KeywordQuerySyntaxError, parse_keyword_query
 from schemas.subscription import SubscriptionFilters
-from services.classifier.cpv import CpvVocabulary, cpv_ancestors
-from services.classifier.geo import Geography
-from services.classifier.sectors import SectorTaxonomy
-from services.matcher.query import KeywordQuerySyntaxError, parse_keyword_query
 
 # What `Notice.procedure` can hold, so what a `procedure_types` filter can match: the eForms
 # procurement-procedure-type codes (eForms notices carry them as published, BOAMP notices are mapped to them) and

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from schemas.codelists.cpv import CpvVocabulary
+from schemas.codelists.geo import Geography
+from schemas.codelists.sectors import SectorTaxonomy
 from schemas.notice import ClassifiedNotice, ContractNature, CpvProvenance, Lot, Money, Notice
 from services.classifier.buyers import buyer_category
-from services.classifier.cpv import CpvVocabulary
 from services.classifier.duplicates import duplicate_group
-from services.classifier.geo import Geography
 from services.classifier.inference import CpvInferrer, texts_for_inference
-from services.classifier.sectors import SectorTaxonomy
 from services.classifier.value import amount_in_eur, value_band, value_warning
 
 _WORKS_DIVISION = "45"

@@ -27,8 +27,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from schemas.codelists.data import data_file
 from schemas.notice import CpvCandidate, Notice
-from services.classifier.data import data_file
 
 _FRENCH_LABELS = "cpv_2008_fr.csv"
 _ENGLISH_LABELS = "cpv_2008_en.csv"

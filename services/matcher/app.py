@@ -21,9 +21,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from schemas import ClassifiedNotice, Match, SubscriptionChange, Topic
+from schemas.filtering.query import KeywordQuerySyntaxError
 from services.matcher.index import SubscriptionIndex
 from services.matcher.matches import build_matches
-from services.matcher.query import KeywordQuerySyntaxError
 from services.runtime.dlq import BadInput
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings

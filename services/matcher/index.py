@@ -1,6 +1,6 @@
 """Which subscriptions a classified notice matches, without scanning them all (DESIGN.md §5).
 
-What matches is defined once, in `services.matcher.rules`; this module only decides which subscriptions to ask.
+What matches is defined once, in `schemas.filtering.rules`; this module only decides which subscriptions to ask.
 
 Each subscription gets a dense integer id. Every dimension that set membership decides exactly (kind, CPV
 prefix, sector, department, region, country, buyer category, procedure type, buyer, SME and reserved flags)
@@ -28,10 +28,10 @@ from typing import Any
 from pyroaring import BitMap
 
 from schemas.alert import MatchReason
+from schemas.filtering.query import AnyOf, Query, Term, required_tokens
+from schemas.filtering.rules import CompiledFilters, NoticeView, reasons, verified
 from schemas.notice import ClassifiedNotice
 from schemas.subscription import DeliverySettings, Subscription
-from services.matcher.query import AnyOf, Query, Term, required_tokens
-from services.matcher.rules import CompiledFilters, NoticeView, reasons, verified
 
 
 class Hit:

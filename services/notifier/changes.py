@@ -13,8 +13,8 @@ from datetime import date
 from enum import StrEnum
 
 from schemas.alert import NoticeSummary
+from schemas.filtering.text import tokens
 from schemas.notice import NoticeKind
-from services.matcher.text import tokens
 
 # Two titles name the same purchase when they share this much of their words (Jaccard over normalised tokens).
 _CLOSE_TITLE = 0.5

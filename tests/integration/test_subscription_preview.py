@@ -18,10 +18,10 @@ import pytest
 import pytest_asyncio
 
 from schemas import ClassifiedNotice, SubscriptionFilters
+from schemas.filtering.rules import subscription_matches
 from services.api.app import Api
 from services.classifier.classify import Classifier
 from services.ingest.sources import parse_document
-from services.matcher.rules import subscription_matches
 from services.runtime.settings import Settings
 
 pytestmark = pytest.mark.integration

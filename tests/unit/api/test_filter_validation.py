@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
+from schemas.filtering.query import KeywordQuerySyntaxError, parse_keyword_query
 from schemas.subscription import SubscriptionFilters
 from services.api.filters import EFORMS_PROCEDURE_TYPES, PROCEDURE_TYPES, FilterProblem, FilterValidator
 from services.ingest.sources import DocumentError, parse_document
 from services.ingest.sources.boamp import _PROCEDURES as BOAMP_PROCEDURES
 from services.ingest.sources.ocds import _METHODS as OCDS_METHODS
-from services.matcher.query import KeywordQuerySyntaxError, parse_keyword_query
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from services.classifier.cpv import CpvVocabulary, InvalidCpvCodeError, cpv_ancestors, cpv_check_digit, cpv_level
-from services.classifier.data import data_file
+from schemas.codelists.cpv import CpvVocabulary, InvalidCpvCodeError, cpv_ancestors, cpv_check_digit, cpv_level
+from schemas.codelists.data import data_file
 from services.ingest.sources import parse_document
 
 _FIXTURES = Path(__file__).parents[2] / "fixtures"

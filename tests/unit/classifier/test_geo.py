@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from schemas.codelists.data import data_file
+from schemas.codelists.geo import Department, Geography, Location, NutsRegion, Region
 from schemas.notice import Address, GeographySource, Place
-from services.classifier.data import data_file
-from services.classifier.geo import Department, Geography, Location, NutsRegion, Region
 from services.ingest.sources import parse_document
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from schemas.codelists.data import data_file
 from schemas.notice import Notice, NoticeText
-from services.classifier.data import data_file
 from services.classifier.inference import CpvInferrer, texts_for_inference
 from services.ingest.sources import parse_document
 

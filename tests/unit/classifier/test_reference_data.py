@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
-from services.classifier.data import data_file
+from schemas.codelists.data import data_file
 
-# SHA-256 of the upstream files named in services/classifier/data/PROVENANCE.md.
+# SHA-256 of the upstream files named in schemas/codelists/data/PROVENANCE.md.
 COPIED = {
     "cpv_2008_fr.csv": "1171228f4c2df0cbbdac7ce09308ea22cada3dfdcb46df1e8fdb09df06956bdb",
     "cog-departments@2025.csv": "00e6571c1ac1696c80d5224b6e41dbdcc047e71c730695d5b149af5987e973d4",

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from services.classifier.cpv import CpvVocabulary
-from services.classifier.sectors import SectorTaxonomy
+from schemas.codelists.cpv import CpvVocabulary
+from schemas.codelists.sectors import SectorTaxonomy
 
 
 @pytest.fixture(scope="module")

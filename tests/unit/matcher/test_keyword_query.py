@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.notice import ClassifiedNotice
-from services.matcher.query import (
+from schemas.filtering.query import (
     AllOf,
     AnyOf,
     KeywordQuerySyntaxError,
@@ -25,7 +24,8 @@ from services.matcher.query import (
     parse_keyword_query,
     required_tokens,
 )
-from services.matcher.text import tokens
+from schemas.filtering.text import tokens
+from schemas.notice import ClassifiedNotice
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 _UBL = {

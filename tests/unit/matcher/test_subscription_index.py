@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schemas.filtering.query import KeywordQuerySyntaxError
+from schemas.filtering.rules import subscription_matches
 from schemas.notice import BuyerCategory, ClassifiedNotice, CpvCandidate, NoticeKind
 from schemas.subscription import Subscription
 from services.matcher.index import Hit, SubscriptionIndex, brute_force_match
-from services.matcher.query import KeywordQuerySyntaxError
-from services.matcher.rules import subscription_matches
 
 from .factories import FIXTURES, make_notice, make_subscription
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from schemas.filtering.text import phrase_tokens, tokens
 from schemas.notice import ClassifiedNotice
-from services.matcher.text import phrase_tokens, tokens
 
 
 def test_lower_case_and_accents_are_folded() -> None:

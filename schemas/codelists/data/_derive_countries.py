@@ -1,7 +1,7 @@
 """Derive `countries.csv` (ISO 3166-1 alpha-3 -> alpha-2) from two published code lists.
 
 Usage:
-    python services/classifier/data/_derive_countries.py ISO_3166_1_JSON COUNTRY_GC > countries.csv
+    python schemas/codelists/data/_derive_countries.py ISO_3166_1_JSON COUNTRY_GC > countries.csv
 
 ISO_3166_1_JSON is `data/iso_3166-1.json` of the iso-codes project (Debian package `iso-codes`, installed as
 /usr/share/iso-codes/json/iso_3166-1.json); COUNTRY_GC is `codelists/country.gc` of the eForms SDK. The eForms

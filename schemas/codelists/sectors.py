@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.classifier.data import data_file
+from schemas.codelists.data import data_file
 
 _DATA_FILE = "sectors.json"
 _SLUG = re.compile(r"^[a-z]+(?:-[a-z]+)*$")

@@ -1,7 +1,7 @@
 """Derive `cpv_2008_en.csv` (the English labels of the CPV 2008 codes) from a published English CPV tree.
 
 Usage:
-    python services/classifier/data/_derive_cpv_en.py CPV_EN_TREE_JSON > services/classifier/data/cpv_2008_en.csv
+    python schemas/codelists/data/_derive_cpv_en.py CPV_EN_TREE_JSON > schemas/codelists/data/cpv_2008_en.csv
 
 CPV_EN_TREE_JSON is `cpv_en.json` of `PierreMesure/ted-archive-downloader`: the CPV 2008 in English as a nested
 tree of `{"cpv": "03000000", "name": "...", "children": [...]}`. The tree was built from parent links, so it lacks

@@ -1,7 +1,7 @@
 """Derive `nuts.csv` (every NUTS 2021 code: country, level, name) from the eForms NUTS code list.
 
 Usage:
-    python services/classifier/data/_derive_nuts.py NUTS_GC > nuts.csv
+    python schemas/codelists/data/_derive_nuts.py NUTS_GC > nuts.csv
 
 NUTS_GC is `codelists/nuts.gc` of the eForms SDK (NUTS 2021, 938 kB with labels in 24 languages). The output keeps
 the code, the ISO 3166-1 alpha-2 code of its country (NUTS writes Greece `EL` and the United Kingdom `UK`), its

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TypeAlias
 
-from services.matcher.text import phrase_tokens
-from services.matcher.text import tokens as text_tokens
+from schemas.filtering.text import phrase_tokens
+from schemas.filtering.text import tokens as text_tokens
 
 _MAX_NESTING = 50
 # Opening quote -> its closing quote. `describe` writes a phrase with the first pair whose closing quote the

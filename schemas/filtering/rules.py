@@ -6,7 +6,7 @@ Every non-empty criterion must hold; inside one criterion any listed value will 
 - cpv: a subscription code covers every code that starts with its significant prefix, the code without its trailing
   zeros but at least 2 digits (45000000 -> 45, 55300000 -> 553, 45233140 -> 4523314); the notice's main,
   additional and lot codes all count, and a notice without any counts as its best inferred code;
-- keywords: the query language of `services.matcher.query`, over the title and the description, or the title
+- keywords: the query language of `schemas.filtering.query`, over the title and the description, or the title
   alone;
 - value_min / value_max: inclusive bounds on the notice's value in euros (`value_eur`); a notice without one passes
   when `without_value` is `include`, fails when it is `exclude`;
@@ -32,10 +32,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from schemas.alert import Criterion, MatchReason
+from schemas.filtering.query import Query, SearchText, matched_terms, parse_keyword_query
+from schemas.filtering.text import tokens
 from schemas.notice import ClassifiedNotice
 from schemas.subscription import SubscriptionFilters, WithoutValue
-from services.matcher.query import Query, SearchText, matched_terms, parse_keyword_query
-from services.matcher.text import tokens
 
 _DIGITS = re.compile(r"\d+")
 _SIRET_DIGITS = 14

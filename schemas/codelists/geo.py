@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple, TypeVar
 
+from schemas.codelists.data import data_file
 from schemas.notice import Address, GeographySource, Place
-from services.classifier.data import data_file
 
 _NUTS_FILE = "nuts.csv"
 _NUTS2013_FR_FILE = "nuts2013-fr-level3.csv"

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.classifier.data import data_file
+from schemas.codelists.data import data_file
 
 _WEIGHTS = (3, 7, 1, 3, 7, 1, 3, 7)
 # Spreadsheets drop the leading zero of divisions 03 and 09, hence the 7-digit form.
