@@ -9,7 +9,6 @@ with the shared definition of what they mean (`schemas.filtering.rules`).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -39,6 +38,7 @@ from schemas import (
 from schemas.filtering.rules import CompiledFilters, NoticeView, reasons
 from services.api import keys, outbox, unsubscribe
 from services.api.filters import FilterValidator
+from services.api.records import subscription_from_row
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
 from services.runtime.ssrf import UnsafeUrlError, check_webhook_destination
@@ -451,7 +451,7 @@ class Api:
             rows = await self.runtime.pool.fetch(
                 "SELECT * FROM subscriptions WHERE account_id = $1 ORDER BY created_at", owner
             )
-            return [_subscription_out(_subscription_of(r)) for r in rows]
+            return [_subscription_out(subscription_from_row(r)) for r in rows]
 
         @app.get("/v1/subscriptions/{subscription_id}")
         async def get_subscription(subscription_id: str, owner: Account) -> dict[str, Any]:
@@ -460,7 +460,7 @@ class Api:
             )
             if row is None:
                 raise HTTPException(404, f"subscription {subscription_id!r} not found")
-            return _subscription_out(_subscription_of(row))
+            return _subscription_out(subscription_from_row(row))
 
         @app.delete("/v1/subscriptions/{subscription_id}", status_code=204)
         async def delete_subscription(subscription_id: str, owner: Account) -> Response:
@@ -575,19 +575,6 @@ async def _ask_notifier(settings: Settings, method: str, path: str, params: dict
     except httpx.HTTPError as exc:
         _log.warning("notifier unreachable", extra={"error": str(exc)})
         raise HTTPException(503, "the notifier is unavailable; retry in a moment") from None
-
-
-def _subscription_of(row: asyncpg.Record) -> Subscription:
-    return Subscription(
-        subscription_id=row["subscription_id"],
-        subscriber_id=row["account_id"],
-        name=row["name"],
-        filters=SubscriptionFilters.model_validate(json.loads(row["filters"])),
-        delivery=DeliverySettings.model_validate(json.loads(row["delivery"])),
-        active=row["active"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
 
 
 def _candidates(compiled: CompiledFilters, since: datetime) -> tuple[str, list[Any]]:

@@ -27,8 +27,9 @@ import asyncpg
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from schemas import DeliverySettings, Subscription, SubscriptionChange, SubscriptionFilters, Topic
+from schemas import Subscription, SubscriptionChange, Topic
 from services.api import outbox
+from services.api.records import subscription_from_row
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
 from services.runtime.unsubscribe_tokens import token_matches, token_subscriptions
@@ -146,7 +147,7 @@ async def _pause(pool: asyncpg.Pool, subscription_ids: Sequence[str]) -> list[Su
             datetime.now(UTC),
         )
         for row in rows:
-            subscription = _subscription(row)
+            subscription = subscription_from_row(row)
             await outbox.add(
                 conn,
                 topic=Topic.SUBSCRIPTIONS_CHANGES.value,
@@ -155,19 +156,6 @@ async def _pause(pool: asyncpg.Pool, subscription_ids: Sequence[str]) -> list[Su
             )
             paused.append(subscription)
     return paused
-
-
-def _subscription(row: asyncpg.Record) -> Subscription:
-    return Subscription(
-        subscription_id=row["subscription_id"],
-        subscriber_id=row["account_id"],
-        name=row["name"],
-        filters=SubscriptionFilters.model_validate(json.loads(row["filters"])),
-        delivery=DeliverySettings.model_validate(json.loads(row["delivery"])),
-        active=row["active"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
 
 
 def _names(rows: Sequence[asyncpg.Record]) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 
@@ -13,7 +12,7 @@ from schemas import Channel, Match, NoticeKind, NoticeSummary
 from services.notifier import digests
 from services.notifier.changes import Change, announced_by, changes_from_json, changes_to_json, what_changed
 from services.notifier.email import digest_queue
-from services.notifier.outcome import Outcome, OutcomeKind
+from services.notifier.outcome import Outcome
 from services.runtime.settings import Settings, get_settings
 
 NOTIFY_CHANNEL = "tenderwatch_deliveries"
@@ -183,16 +182,7 @@ async def settle(
     A retry waits the schedule's delay, or the outcome's `retry_after` when that is longer.
     """
     schedule = retry_delays(delivery.channel, settings or get_settings())
-    status: str
-    delay: Any = timedelta(0)
-    if outcome.kind is OutcomeKind.SENT:
-        status = "sent"
-    elif outcome.kind is OutcomeKind.SUPPRESSED:
-        status = "suppressed"
-    elif outcome.kind is OutcomeKind.RETRY and delivery.attempts <= len(schedule):
-        status, delay = "retrying", max(schedule[delivery.attempts - 1], outcome.retry_after or timedelta(0))
-    else:
-        status = "failed"
+    status, delay = outcome.next_status(delivery.attempts, schedule)
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
             """UPDATE deliveries SET status = $2, next_attempt_at = now() + $3::interval, locked_until = NULL,

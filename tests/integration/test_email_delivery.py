@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import pytest_asyncio
-from aiokafka import AIOKafkaConsumer
 from aiosmtpd.controller import Controller
 
 from schemas import (
@@ -46,6 +45,7 @@ from services.notifier.email import digest_queue
 from services.notifier.email.message import list_id_for, message_id_for
 from services.runtime.processes import free_port
 from services.runtime.settings import Settings
+from tests.integration.kafka_records import read_records
 
 pytestmark = pytest.mark.integration
 
@@ -180,20 +180,6 @@ def _bodies(message: EmailMessage) -> tuple[str, str]:
     return text, html
 
 
-async def _records(settings: Settings, topic: str, key: bytes, *, want: int) -> list[Any]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest")
-    await consumer.start()
-    found: list[Any] = []
-    try:
-        deadline = time.monotonic() + 30
-        while len(found) < want and time.monotonic() < deadline:
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                found.extend(r for r in batch if r.key == key)
-    finally:
-        await consumer.stop()
-    return found
-
-
 def _match(
     subscriber_id: str,
     subscriptions: list[MatchedSubscription],
@@ -278,7 +264,7 @@ async def test_an_alert_email_carries_its_headers_both_bodies_and_a_working_unsu
     ]
     events = [
         Delivery.model_validate_json(r.value)
-        for r in await _records(stack.settings, Topic.ALERTS_DELIVERED.value, account.encode(), want=2)
+        for r in await read_records(stack.settings, Topic.ALERTS_DELIVERED.value, key=account.encode(), want=2)
     ]
     assert {(e.match_id, e.status.value) for e in events} >= {(match.match_id, "sent")}
 
@@ -304,7 +290,9 @@ async def test_an_alert_email_carries_its_headers_both_bodies_and_a_working_unsu
     for subscription in (first, second):
         current = await stack.client.get(f"/v1/subscriptions/{subscription['id']}", headers=auth)
         assert current.json()["active"] is False
-        changes = await _records(stack.settings, Topic.SUBSCRIPTIONS_CHANGES.value, subscription["id"].encode(), want=2)
+        changes = await read_records(
+            stack.settings, Topic.SUBSCRIPTIONS_CHANGES.value, key=subscription["id"].encode(), want=2
+        )
         published = [SubscriptionChange.model_validate_json(r.value).subscription for r in changes]
         assert [s.active for s in published] == [True, False]  # created, then paused for the matcher
 
@@ -460,7 +448,7 @@ async def test_a_daily_digest_groups_the_notices_of_its_period_in_one_email_by_d
     assert len(stack.smtp.to(address)) == 1  # sent once
     events = [
         Delivery.model_validate_json(r.value)
-        for r in await _records(stack.settings, Topic.ALERTS_DELIVERED.value, account.encode(), want=4)
+        for r in await read_records(stack.settings, Topic.ALERTS_DELIVERED.value, key=account.encode(), want=4)
     ]
     assert {(e.match_id, e.status.value) for e in events} == {(m.match_id, "sent") for m in matches}
 

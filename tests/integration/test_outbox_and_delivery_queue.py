@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from schemas import Channel, Criterion, Match, MatchedSubscription, MatchReason, NoticeKind, NoticeSummary, match_id_for
 from services.api import outbox
@@ -17,22 +15,9 @@ from services.notifier.outcome import Outcome
 from services.runtime.broker import create_topics
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
+from tests.integration.kafka_records import read_records
 
 pytestmark = pytest.mark.integration
-
-
-async def _records_with_key(settings: Settings, topic: str, key: bytes, *, want: int) -> list[Any]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest")
-    await consumer.start()
-    found: list[Any] = []
-    try:
-        deadline = time.monotonic() + 20
-        while len(found) < want and time.monotonic() < deadline:
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                found.extend(r for r in batch if r.key == key)
-    finally:
-        await consumer.stop()
-    return found
 
 
 async def test_outbox_publishes_committed_changes_in_order_and_never_rolled_back_ones(settings: Settings) -> None:
@@ -56,7 +41,7 @@ async def test_outbox_publishes_committed_changes_in_order_and_never_rolled_back
         while await relay.relay_once():
             pass
         assert await pool.fetchval("SELECT count(*) FROM outbox WHERE key = $1 AND published_at IS NULL", key) == 0
-        records = await _records_with_key(settings, topic, key.encode(), want=2)
+        records = await read_records(settings, topic, key=key.encode(), want=2)
     finally:
         await runtime.stop()
     assert [r.value for r in records] == [b'{"v": 1}', None]  # the deletion is a real tombstone

@@ -17,22 +17,9 @@ from services.runtime.db import apply_migrations, create_pool
 from services.runtime.dlq import BadInput
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
+from tests.integration.kafka_records import read_records
 
 pytestmark = pytest.mark.integration
-
-
-async def _records(settings: Settings, topic: str, *, want: int, timeout: float = 20.0) -> list[Any]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest")
-    await consumer.start()
-    found: list[Any] = []
-    try:
-        deadline = time.monotonic() + timeout
-        while len(found) < want and time.monotonic() < deadline:
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                found.extend(batch)
-    finally:
-        await consumer.stop()
-    return found
 
 
 async def test_migrations_apply_once_and_are_recorded(settings: Settings) -> None:
@@ -87,7 +74,7 @@ async def test_bad_input_is_dead_lettered_with_its_bytes_and_origin_and_the_cons
 
     assert handled == [{"n": 1}, {"flaky": True}, {"n": 2}]
     assert attempts["flaky"] == 2
-    dead = await _records(settings, f"{topic}.dlq", want=2)
+    dead = await read_records(settings, f"{topic}.dlq", want=2)
     assert len(dead) == 2
     by_body = {r.value: {k: v.decode() for k, v in r.headers} for r in dead}
     bad = next(h for body, h in by_body.items() if body.startswith(b'{"') and json.loads(body) == {"bad": True})
@@ -117,7 +104,7 @@ async def test_a_persistent_failure_is_dead_lettered_after_the_attempts(settings
     await runtime.broker.start()
     try:
         await runtime.broker.publish({"x": 1}, topic)
-        dead = await _records(settings, f"{topic}.dlq", want=1)
+        dead = await read_records(settings, f"{topic}.dlq", want=1)
     finally:
         await runtime.broker.stop()
     assert calls == 3

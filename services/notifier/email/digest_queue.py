@@ -12,13 +12,12 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import asyncpg
 
 from schemas import Match
 from services.notifier.changes import Change, changes_from_json
-from services.notifier.outcome import Outcome, OutcomeKind
+from services.notifier.outcome import Outcome
 
 _CLAIM_LEASE = timedelta(minutes=2)
 
@@ -116,16 +115,7 @@ async def settle(
 
     `retry_delays[k]` is the wait after attempt k+1; past the last, the digest fails.
     """
-    status: str
-    delay: Any = timedelta(0)
-    if outcome.kind is OutcomeKind.SENT:
-        status = "sent"
-    elif outcome.kind is OutcomeKind.SUPPRESSED:
-        status = "suppressed"
-    elif outcome.kind is OutcomeKind.RETRY and digest.attempts <= len(retry_delays):
-        status, delay = "retrying", max(retry_delays[digest.attempts - 1], outcome.retry_after or timedelta(0))
-    else:
-        status = "failed"
+    status, delay = outcome.next_status(digest.attempts, retry_delays)
     delivery_ids = [d.delivery_id for d in digest.deliveries]
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
