@@ -51,7 +51,7 @@ _COMBINING_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u
 
 def tokens(text: str) -> list[str]:
     """Normalised, stemmed words of `text`, in order, stop words left out."""
-    return [_stem(word) for word in _words(text) if word not in _STOP_WORDS]
+    return [_stem(word) for word in words(text) if word not in _STOP_WORDS]
 
 
 @lru_cache(maxsize=65_536)
@@ -60,7 +60,9 @@ def phrase_tokens(query_term: str) -> tuple[str, ...]:
     return tuple(tokens(query_term))
 
 
-def _words(text: str) -> list[str]:
+def words(text: str) -> list[str]:
+    """The folded words of `text` (steps 1-4: apostrophes, case, ligatures, accents, elisions), stop words kept,
+    unstemmed: for callers with their own idea of which words count."""
     folded = text.lower()
     # str.replace runs in C; a translation table looks every character up in a dict.
     for apostrophe in _APOSTROPHES:

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
+from schemas.filtering.text import words
 from schemas.notice import Notice
 
 _MIN_TITLE_WORDS = 3
@@ -44,11 +44,6 @@ _SEPARATORS = re.compile(r"[\s.\-]")
 _SIRET_OR_SIREN = re.compile(r"^(\d{9})(\d{5})?$")
 _FRENCH_VAT = re.compile(r"^FR[0-9A-Z]{2}(\d{9})$")
 
-_APOSTROPHES = str.maketrans(dict.fromkeys("’‘ʼ´`\x92", "'"))
-# NFKD decomposes accents but leaves these letters whole.
-_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss"})
-_ELISION = re.compile(r"\b(?:jusqu|lorsqu|puisqu|quoiqu|qu|[cdjlmnst])'")
-_WORD = re.compile(r"[^\W_]+")
 _FRENCH_STOP_WORDS = (
     "a au aux avec ce ces cet cette dans de des du en et la le les leur leurs ou par pour sa sans ses son sur un une"
 )
@@ -138,22 +133,16 @@ def _deadline_day(deadline: datetime) -> str:
 
 
 def _title_words(title: str) -> list[str]:
-    words = _significant_words(title)
+    found = _significant_words(title)
     stripped = True
     while stripped:
         stripped = False
         for prefix in _TITLE_PREFIXES:
-            if tuple(words[: len(prefix)]) == prefix and len(words) > len(prefix):
-                words = words[len(prefix) :]
+            if tuple(found[: len(prefix)]) == prefix and len(found) > len(prefix):
+                found = found[len(prefix) :]
                 stripped = True
-    return words
+    return found
 
 
 def _significant_words(text: str) -> list[str]:
-    return [word for word in _words(text) if word not in _STOP_WORDS]
-
-
-def _words(text: str) -> list[str]:
-    folded = text.translate(_APOSTROPHES).lower().translate(_LIGATURES)
-    folded = "".join(char for char in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(char))
-    return _WORD.findall(_ELISION.sub(" ", folded))
+    return [word for word in words(text) if word not in _STOP_WORDS]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
+from html import unescape
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -563,6 +564,6 @@ async def test_a_call_for_tender_after_a_planned_purchase_says_so(stack: Stack) 
     )
     text, html = _bodies(message)
     assert "fait maintenant l'objet d'un appel d'offres" in text
-    assert "fait maintenant l&#39;objet d&#39;un appel d&#39;offres" in html or "fait maintenant l'objet" in html
+    assert "fait maintenant l'objet d'un appel d'offres" in unescape(html)
     [row] = await _delivery_rows(stack, call)
     assert row["announced_by"] == plan.notice.notice_id
