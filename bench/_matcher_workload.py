@@ -85,7 +85,7 @@ from services.classifier.classify import Classifier
 from services.ingest.sources import DocumentError, parse_document
 
 FIXTURES = Path(__file__).parents[1] / "tests" / "fixtures"
-_DEPARTMENTS_CSV = Path(__file__).parents[1] / "services" / "classifier" / "data" / "cog-departments@2025.csv"
+_DEPARTMENTS_CSV = Path(__file__).parents[1] / "schemas" / "codelists" / "data" / "cog-departments@2025.csv"
 SEED = 20_260_105
 CLASSIFIED_AT = datetime(2026, 1, 5, 9, tzinfo=UTC)
 _CREATED_AT = datetime(2025, 12, 1, tzinfo=UTC)

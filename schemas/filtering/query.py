@@ -164,6 +164,47 @@ def required_tokens(query: Query, rarity: Callable[[str], float] = _longer_is_ra
     return None if required is None else required[0]
 
 
+@dataclass(frozen=True, slots=True)
+class Clauses:
+    """A query said as set membership: it holds exactly when the texts contain a term of every clause of
+    `required` and no term of `excluded` (a term is contained when one text has its tokens consecutive)."""
+
+    required: tuple[tuple[Term, ...], ...]
+    excluded: tuple[Term, ...]
+
+
+def as_clauses(query: Query) -> Clauses | None:
+    """`query` as clauses when it has that shape, else None: a term, terms ORed, or an AND of those and of
+    exclusions of terms or of terms ORed (`(voirie OR chaussée) enrobé -entretien`). Other shapes (an OR of ANDs,
+    an excluded AND) would need distributing, which can multiply clauses, so they are left to `matched_terms`.
+    """
+    parts = query.children if isinstance(query, AllOf) else (query,)
+    required: list[tuple[Term, ...]] = []
+    excluded: list[Term] = []
+    for part in parts:
+        if isinstance(part, Not):
+            terms = _terms_ored(part.child)
+            if terms is None:
+                return None
+            excluded.extend(terms)  # not (a or b) = not a and not b
+        else:
+            terms = _terms_ored(part)
+            if terms is None:
+                return None
+            required.append(terms)
+    if not required or any(not term.tokens for clause in required for term in clause):
+        return None  # nothing looked for, or a term that can never be found: leave it to matched_terms
+    return Clauses(tuple(required), tuple(excluded))
+
+
+def _terms_ored(query: Query) -> tuple[Term, ...] | None:
+    if isinstance(query, Term):
+        return (query,)
+    if isinstance(query, AnyOf) and all(isinstance(child, Term) for child in query.children):
+        return tuple(child for child in query.children if isinstance(child, Term))
+    return None
+
+
 def describe(query: Query) -> str:
     """The canonical text of a query, for logs and reasons: `parse_keyword_query(describe(q)) == q` for parsed q."""
     if isinstance(query, Term):

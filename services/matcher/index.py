@@ -1,37 +1,46 @@
 """Which subscriptions a classified notice matches, without scanning them all (DESIGN.md §5).
 
-What matches is defined once, in `schemas.filtering.rules`; this module only decides which subscriptions to ask.
+What matches is defined once, in `schemas.filtering.rules`; this module only decides which subscriptions to ask,
+and decides it exactly for every filter shape people actually write.
 
-Each subscription gets a dense integer id. Every dimension that set membership decides exactly (kind, CPV
-prefix, sector, department, region, country, buyer category, procedure type, buyer, SME and reserved flags)
-keeps, per value, a compressed bitmap (roaring) of the subscriptions asking for it, plus the bitmap of the
-subscriptions that restrict the dimension at all. For a notice, a subscription survives a dimension when it does
-not restrict it or asks for one of the notice's values:
+Each subscription gets a dense integer id. A set-membership dimension (kind, CPV prefix, sector, department,
+region, country, buyer category, procedure type, buyer, SME and reserved flags, keyword clauses) keeps, per value,
+a compressed bitmap (roaring) of the subscriptions asking for it, plus the bitmap of the subscriptions that
+restrict the dimension at all. For a notice, a subscription survives a dimension when it does not restrict it or
+asks for one of the notice's values:
 
     candidates = (candidates - restricting) | (candidates & (postings[v1] | postings[v2] | ...))
 
-Dimensions are applied most selective first, so the set shrinks early. Keywords are a dimension too, on
-necessary tokens (`query.required_tokens`: a notice can only match if it has one of them); a query that is one
-word or words ORed is decided exactly by its own dimension (of all words, or of title words for `title_only`). The
-survivors that have another query, a value range or a deadline criterion are then verified exactly
-(`rules.verified`); the rest already match. Reasons are computed only when a hit is read.
+Dimensions are applied most restricting first, so the set shrinks early. Then the dimensions that can only
+remove: keyword exclusions (`-entretien`) and numeric bounds (value range in euros, minimum days left), whose
+postings are keyed by the bound, so that the subscriptions failing a notice are the union of the postings on one
+side of its number.
+
+Keywords: a query that can be said as clauses (`query.as_clauses`: a term, terms ORed, or an AND of those and of
+exclusions; nearly every real query) is decided by set membership too. Clause i of every such query is a
+dimension of its own; its keys are terms: a word, or a phrase's tokens joined by spaces, prefixed with `^` for a
+title-only query. A notice's keys are its words and the indexed phrases it contains, found through the phrases'
+first tokens, once per notice. Only other queries (an OR of ANDs, more than `_CLAUSES` clauses) are posted under
+necessary tokens (`query.required_tokens`) and verified exactly (`rules.verified`) on the survivors. Reasons
+are computed only when a hit is read.
 
 Updates are incremental: `upsert` and `remove` touch the bitmaps of one subscription; ids are reused.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pyroaring import BitMap
 
 from schemas.alert import MatchReason
-from schemas.filtering.query import AnyOf, Query, Term, required_tokens
+from schemas.filtering.query import Clauses, Term, as_clauses, required_tokens
 from schemas.filtering.rules import CompiledFilters, NoticeView, reasons, verified
 from schemas.notice import ClassifiedNotice
-from schemas.subscription import DeliverySettings, Subscription
+from schemas.subscription import DeliverySettings, Subscription, WithoutValue
 
 
 class Hit:
@@ -86,80 +95,120 @@ class _Entry:
         self.filters = filters
 
 
-# Above this many postings for one notice, they are united before meeting the candidates.
-_UNION_FIRST = 4
+# Below this share of the subscriptions, candidates meet a dimension's postings rather than its passing set.
+_SPARSE = 16
+
+# Keyword clauses the index decides; a query with more is verified. Real queries have one to three.
+_CLAUSES = 4
+
+# Marks the keys of title-only queries and of a notice's title; tokens are letters and digits only.
+_TITLE = "^"
 
 # Delivery settings are kept as a tuple of their values, shared by the subscriptions that have the same ones: a
 # pydantic model per subscription would cost more than the rest of the entry.
 _DELIVERY_FIELDS = tuple(DeliverySettings.model_fields)
+
+_MICROSECONDS_A_DAY = 86_400_000_000
 
 
 def _delivery_values(delivery: DeliverySettings) -> tuple[Any, ...]:
     return tuple(getattr(delivery, name) for name in _DELIVERY_FIELDS)
 
 
+class _Notice:
+    """What the dimensions read of one notice: its view, and its keyword keys once found."""
+
+    __slots__ = ("keyword_keys", "view")
+
+    def __init__(self, view: NoticeView, keyword_keys: frozenset[str]) -> None:
+        self.view = view
+        self.keyword_keys = keyword_keys
+
+
 # A dimension: the keys a subscription asks for (empty: not restricted) and the keys a notice has.
 _SubscriptionKeys = Callable[[CompiledFilters], Iterable[str]]
-_NoticeKeys = Callable[[NoticeView], Iterable[str]]
+_NoticeKeys = Callable[[_Notice], Iterable[str]]
 
 
 def _flag_keys(flag: str | None) -> tuple[str, ...]:
     return () if flag is None else (flag,)
 
 
-def exact_keyword_tokens(query: Query | None) -> frozenset[str] | None:
-    """The tokens of a query that is one word or words ORed: a notice matches it exactly when it has one of them,
-    so the index decides it without verification. None for any other query."""
-    terms = query.children if isinstance(query, AnyOf) else (query,)
-    if all(isinstance(term, Term) and len(term.tokens) == 1 for term in terms):
-        return frozenset(term.tokens[0] for term in terms if isinstance(term, Term))
-    return None
+def term_key(term: Term, *, title_only: bool) -> str:
+    """The key a keyword term is posted under: its tokens joined by spaces, marked when it is for the title."""
+    key = " ".join(term.tokens)
+    return _TITLE + key if title_only else key
 
 
-def _keyword_keys(filters: CompiledFilters) -> Iterable[str]:
-    """Necessary tokens of the queries the index cannot decide alone (phrases, AND, exclusions)."""
-    if filters.query is None or exact_keyword_tokens(filters.query) is not None:
+def _clauses(filters: CompiledFilters) -> Clauses | None:
+    if filters.query is None:
+        return None
+    clauses = as_clauses(filters.query)
+    return clauses if clauses is not None and len(clauses.required) <= _CLAUSES else None
+
+
+def _clause_keys(position: int) -> _SubscriptionKeys:
+    def keys(filters: CompiledFilters) -> Iterable[str]:
+        clauses = _clauses(filters)
+        if clauses is None or position >= len(clauses.required):
+            return ()
+        return {term_key(term, title_only=filters.title_only) for term in clauses.required[position]}
+
+    return keys
+
+
+def _excluded_keys(filters: CompiledFilters) -> Iterable[str]:
+    clauses = _clauses(filters)
+    if clauses is None:
+        return ()
+    # A term without tokens is never found, so excluding it excludes nothing.
+    return {term_key(term, title_only=filters.title_only) for term in clauses.excluded if term.tokens}
+
+
+def _verified_keyword_keys(filters: CompiledFilters) -> Iterable[str]:
+    """Necessary tokens of the queries the clauses cannot say; verification decides them."""
+    if filters.query is None or _clauses(filters) is not None:
         return ()
     return required_tokens(filters.query) or ()  # None: no necessary token, verification decides
 
 
-def _exact_keyword_keys(filters: CompiledFilters, *, title_only: bool) -> Iterable[str]:
-    if filters.title_only is not title_only:
-        return ()
-    return exact_keyword_tokens(filters.query) or ()
+def _valued_keys(filters: CompiledFilters) -> tuple[str, ...]:
+    """Subscriptions with a value range that a notice without a value fails."""
+    ranged = filters.value_min is not None or filters.value_max is not None
+    return ("valued",) if ranged and filters.without_value is WithoutValue.EXCLUDE else ()
 
 
 _DIMENSIONS: dict[str, tuple[_SubscriptionKeys, _NoticeKeys]] = {
-    "kind": (lambda f: f.kinds, lambda v: (v.kind,)),
-    "cpv": (lambda f: {prefix for _code, prefix in f.cpv}, lambda v: v.cpv_prefixes),
-    "sector": (lambda f: f.sectors, lambda v: v.sectors),
-    "department": (lambda f: f.departments, lambda v: v.departments),
-    "region": (lambda f: f.regions, lambda v: v.regions),
-    "country": (lambda f: f.countries, lambda v: v.countries),
-    "buyer_category": (lambda f: f.buyer_categories, lambda v: _flag_keys(v.buyer_category)),
-    "procedure_type": (lambda f: f.procedure_types, lambda v: _flag_keys(v.procedure)),
-    "buyer": (lambda f: {key for _value, key in f.buyers}, lambda v: v.buyer_keys),
-    "sme_suitable": (lambda f: _flag_keys(f.sme_suitable), lambda v: _flag_keys(v.sme_suitable)),
-    "reserved": (lambda f: _flag_keys(f.reserved), lambda v: (v.reserved,)),
-    "keyword": (_keyword_keys, lambda v: v.words),
-    "keyword_exact": (lambda f: _exact_keyword_keys(f, title_only=False), lambda v: v.words),
-    "keyword_title_exact": (lambda f: _exact_keyword_keys(f, title_only=True), lambda v: v.title.words),
+    "kind": (lambda f: f.kinds, lambda n: (n.view.kind,)),
+    "cpv": (lambda f: {prefix for _code, prefix in f.cpv}, lambda n: n.view.cpv_prefixes),
+    "sector": (lambda f: f.sectors, lambda n: n.view.sectors),
+    "department": (lambda f: f.departments, lambda n: n.view.departments),
+    "region": (lambda f: f.regions, lambda n: n.view.regions),
+    "country": (lambda f: f.countries, lambda n: n.view.countries),
+    "buyer_category": (lambda f: f.buyer_categories, lambda n: _flag_keys(n.view.buyer_category)),
+    "procedure_type": (lambda f: f.procedure_types, lambda n: _flag_keys(n.view.procedure)),
+    "buyer": (lambda f: {key for _value, key in f.buyers}, lambda n: n.view.buyer_keys),
+    "sme_suitable": (lambda f: _flag_keys(f.sme_suitable), lambda n: _flag_keys(n.view.sme_suitable)),
+    "reserved": (lambda f: _flag_keys(f.reserved), lambda n: (n.view.reserved,)),
+    "valued": (_valued_keys, lambda n: () if n.view.value_eur is None else ("valued",)),
+    "keyword_verified": (_verified_keyword_keys, lambda n: n.keyword_keys),
+    **{f"keyword_clause_{i}": (_clause_keys(i), lambda n: n.keyword_keys) for i in range(_CLAUSES)},
 }
 
 
 class _Dimension:
-    __slots__ = ("notice_keys", "postings", "restricting", "subscription_keys")
+    __slots__ = ("notice_keys", "postings", "restricting", "subscription_keys", "unrestricted")
 
     def __init__(self, subscription_keys: _SubscriptionKeys, notice_keys: _NoticeKeys) -> None:
         self.subscription_keys = subscription_keys
         self.notice_keys = notice_keys
         self.postings: dict[str, BitMap] = {}
         self.restricting = BitMap()
+        self.unrestricted = BitMap()  # kept rather than computed: a million bits cost 125 kB, a difference 20 µs
 
     def add(self, position: int, filters: CompiledFilters) -> None:
         keys = set(self.subscription_keys(filters))
-        if keys:
-            self.restricting.add(position)
+        (self.restricting if keys else self.unrestricted).add(position)
         for key in keys:
             posting = self.postings.get(key)
             if posting is None:
@@ -168,6 +217,7 @@ class _Dimension:
 
     def discard(self, position: int, filters: CompiledFilters) -> None:
         self.restricting.discard(position)
+        self.unrestricted.discard(position)
         for key in set(self.subscription_keys(filters)):
             posting = self.postings.get(key)
             if posting is not None:
@@ -175,18 +225,172 @@ class _Dimension:
                 if not posting:
                     del self.postings[key]
 
-    def narrow(self, candidates: BitMap, view: NoticeView) -> BitMap:
-        """The candidates that do not restrict this dimension or ask for one of the notice's values."""
-        kept = candidates - self.restricting
+    def _found(self, notice: _Notice) -> list[BitMap]:
         postings = self.postings
-        found = [posting for key in self.notice_keys(view) if (posting := postings.get(key)) is not None]
-        if len(found) > _UNION_FIRST:
-            # Many small postings (the words of a notice): one union in C, then one intersection.
-            kept |= candidates & BitMap.union(*found)
-        else:
-            for posting in found:
-                kept |= candidates & posting
+        keys = self.notice_keys(notice)
+        if isinstance(keys, frozenset | set) and len(keys) > len(postings):
+            keys = postings.keys() & keys  # a notice's many words against a dimension's few keys
+        return [posting for key in keys if (posting := postings.get(key)) is not None]
+
+    def passing(self, notice: _Notice) -> BitMap:
+        """Every subscription this dimension lets through: those it does not restrict and those asking for one of
+        the notice's values. For a large candidate set: dense bitmaps meet cheaply, where a difference that
+        leaves a sparse result pays for each id it keeps."""
+        found = self._found(notice)
+        if not found:
+            return self.unrestricted
+        passing = self.unrestricted | found[0]
+        for posting in found[1:]:
+            passing |= posting
+        return passing
+
+    def narrow(self, candidates: BitMap, notice: _Notice) -> BitMap:
+        """The candidates that do not restrict this dimension or ask for one of the notice's values. For a small
+        candidate set: only the candidates that restrict the dimension meet the postings."""
+        asking = candidates & self.restricting
+        if not asking:
+            return candidates
+        kept = candidates - asking
+        for posting in self._found(notice):
+            kept |= asking & posting
         return kept
+
+    def exclude(self, candidates: BitMap, notice: _Notice) -> BitMap:
+        """The candidates that ask for none of the notice's values (a dimension of exclusions)."""
+        asking = candidates & self.restricting
+        if not asking:
+            return candidates
+        excluded = BitMap()
+        for posting in self._found(notice):
+            excluded |= asking & posting
+        return candidates - excluded if excluded else candidates
+
+
+# A bound: what a subscription sets (None: not restricted), and the notice's number it is compared with.
+_Bound = Callable[[CompiledFilters], Any]
+_Measure = Callable[[NoticeView, datetime], Any]
+
+
+class _BoundDimension:
+    """Subscriptions with a lower (or upper) bound on a number of the notice, posted by the bound's value.
+
+    A notice's number fails the bounds above it (below it, for upper bounds): the candidates lose the union of
+    those postings, or keep those of the other side when that side has fewer distinct bounds. A notice without the
+    number fails none (the rule for a missing value or deadline is elsewhere).
+    """
+
+    __slots__ = ("_bound", "_bounds", "_lower", "_measure", "postings", "restricting")
+
+    def __init__(self, bound: _Bound, measure: _Measure, *, lower: bool) -> None:
+        self._bound, self._measure, self._lower = bound, measure, lower
+        self.postings: dict[Any, BitMap] = {}
+        self._bounds: list[Any] = []  # the keys of `postings`, sorted
+        self.restricting = BitMap()
+
+    def add(self, position: int, filters: CompiledFilters) -> None:
+        bound = self._bound(filters)
+        if bound is None:
+            return
+        self.restricting.add(position)
+        posting = self.postings.get(bound)
+        if posting is None:
+            self.postings[bound] = posting = BitMap()
+            bisect.insort(self._bounds, bound)
+        posting.add(position)
+
+    def discard(self, position: int, filters: CompiledFilters) -> None:
+        bound = self._bound(filters)
+        if bound is None:
+            return
+        self.restricting.discard(position)
+        posting = self.postings[bound]
+        posting.discard(position)
+        if not posting:
+            del self.postings[bound]
+            del self._bounds[bisect.bisect_left(self._bounds, bound)]
+
+    def exclude(self, candidates: BitMap, notice: _Notice, now: datetime) -> BitMap:
+        number = self._measure(notice.view, now)
+        if number is None:
+            return candidates
+        bounds = self._bounds
+        if self._lower:  # a lower bound above the number fails
+            split = bisect.bisect_right(bounds, number)
+            failing, passing = bounds[split:], bounds[:split]
+        else:  # an upper bound below the number fails
+            split = bisect.bisect_left(bounds, number)
+            failing, passing = bounds[:split], bounds[split:]
+        postings = self.postings
+        if not failing:
+            return candidates
+        if not passing:
+            return candidates - self.restricting
+        if len(failing) <= len(passing):
+            return candidates - BitMap.union(*(postings[bound] for bound in failing))
+        return candidates - (self.restricting - BitMap.union(*(postings[bound] for bound in passing)))
+
+
+def _microseconds_left(view: NoticeView, now: datetime) -> int | None:
+    return None if view.deadline is None else (view.deadline - now) // timedelta(microseconds=1)
+
+
+def _min_microseconds_left(filters: CompiledFilters) -> int | None:
+    # In microseconds, as the deadline is compared: no rounding can make the index and the rule disagree.
+    return None if filters.min_days_left is None else filters.min_days_left * _MICROSECONDS_A_DAY
+
+
+_BOUNDS: dict[str, tuple[_Bound, _Measure, bool]] = {
+    "value_min": (lambda f: f.value_min, lambda view, _now: view.value_eur, True),
+    "value_max": (lambda f: f.value_max, lambda view, _now: view.value_eur, False),
+    "min_days_left": (_min_microseconds_left, _microseconds_left, True),
+}
+
+
+class _Phrases:
+    """The multi-token terms of the indexed queries, by first token, counted so that removal can forget them."""
+
+    __slots__ = ("_by_first",)
+
+    def __init__(self) -> None:
+        self._by_first: dict[str, dict[tuple[str, ...], int]] = {}
+
+    def add(self, terms: Iterable[tuple[str, ...]]) -> None:
+        for tokens in terms:
+            counts = self._by_first.setdefault(tokens[0], {})
+            counts[tokens] = counts.get(tokens, 0) + 1
+
+    def discard(self, terms: Iterable[tuple[str, ...]]) -> None:
+        for tokens in terms:
+            counts = self._by_first[tokens[0]]
+            counts[tokens] -= 1
+            if not counts[tokens]:
+                del counts[tokens]
+                if not counts:
+                    del self._by_first[tokens[0]]
+
+    def keyword_keys(self, view: NoticeView) -> frozenset[str]:
+        """The keys of the notice's words and of the indexed phrases it contains, for its whole text and, marked,
+        for its title alone."""
+        title, description = view.title, view.description
+        title_keys = set(title.words)
+        keys = title_keys | description.words
+        by_first = self._by_first
+        for text, found in ((title, title_keys), (description, keys)):
+            for first in by_first.keys() & text.words:
+                for tokens in by_first[first]:
+                    if text.contains(tokens):
+                        found.add(" ".join(tokens))
+        keys |= title_keys
+        keys.update([_TITLE + key for key in title_keys])
+        return frozenset(keys)
+
+
+def _phrases(filters: CompiledFilters) -> list[tuple[str, ...]]:
+    clauses = _clauses(filters)
+    if clauses is None:
+        return []
+    terms = [term for clause in clauses.required for term in clause] + list(clauses.excluded)
+    return [term.tokens for term in terms if len(term.tokens) > 1]
 
 
 class SubscriptionIndex:
@@ -200,10 +404,20 @@ class SubscriptionIndex:
         self._to_verify = BitMap()
         self._deliveries: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._dimensions = {name: _Dimension(*keys) for name, keys in _DIMENSIONS.items()}
+        self._excluded = _Dimension(_excluded_keys, lambda n: n.keyword_keys)
+        self._bounds = {
+            name: _BoundDimension(bound, measure, lower=lower) for name, (bound, measure, lower) in _BOUNDS.items()
+        }
+        self._phrases = _Phrases()
 
     def __len__(self) -> int:
         """How many subscriptions can match: inactive ones are not kept."""
         return len(self._positions)
+
+    @property
+    def verified_share(self) -> float:
+        """The share of subscriptions whose keywords the index cannot decide alone (verified when candidates)."""
+        return len(self._to_verify) / len(self._positions) if self._positions else 0.0
 
     def upsert(self, subscription: Subscription) -> None:
         """Add or replace a subscription; an inactive one is removed.
@@ -223,10 +437,11 @@ class SubscriptionIndex:
             self._entries[position] = entry
         self._positions[subscription.subscription_id] = position
         self._active.add(position)
-        if _needs_verification(filters):
+        if filters.query is not None and _clauses(filters) is None:
             self._to_verify.add(position)
-        for dimension in self._dimensions.values():
+        for dimension in self._every_dimension():
             dimension.add(position, filters)
+        self._phrases.add(_phrases(filters))
 
     def remove(self, subscription_id: str) -> None:
         """Forget a subscription; unknown ids are ignored (a tombstone may arrive twice)."""
@@ -235,12 +450,16 @@ class SubscriptionIndex:
             return
         entry = self._entries[position]
         assert entry is not None
-        for dimension in self._dimensions.values():
+        for dimension in self._every_dimension():
             dimension.discard(position, entry.filters)
+        self._phrases.discard(_phrases(entry.filters))
         self._active.discard(position)
         self._to_verify.discard(position)
         self._entries[position] = None
         self._free.append(position)
+
+    def _every_dimension(self) -> list[_Dimension | _BoundDimension]:
+        return [*self._dimensions.values(), self._excluded, *self._bounds.values()]
 
     def match(self, notice: ClassifiedNotice, *, now: datetime) -> list[Hit]:
         """The subscriptions `notice` matches at `now`, in no particular order."""
@@ -253,13 +472,23 @@ class SubscriptionIndex:
 
     def matching_positions(self, view: NoticeView, *, now: datetime) -> BitMap:
         """The positions of the subscriptions the notice matches: the whole decision, without building a hit."""
+        notice = _Notice(view, self._phrases.keyword_keys(view))
         candidates = self._active
+        sparse = len(candidates) // _SPARSE
         # Most restricting first: each step can only shrink the set, and small sets make the next steps cheap.
         for dimension in sorted(self._dimensions.values(), key=lambda d: -len(d.restricting)):
             if not candidates:
                 return candidates
             if dimension.restricting:
-                candidates = dimension.narrow(candidates, view)
+                if len(candidates) > sparse:
+                    candidates = candidates & dimension.passing(notice)
+                else:
+                    candidates = dimension.narrow(candidates, notice)
+        if candidates and self._excluded.restricting:
+            candidates = self._excluded.exclude(candidates, notice)
+        for bound in self._bounds.values():
+            if candidates and bound.restricting:
+                candidates = bound.exclude(candidates, notice, now)
         to_verify = candidates & self._to_verify
         if to_verify:
             entries = self._entries
@@ -271,17 +500,6 @@ class SubscriptionIndex:
             if rejected:
                 candidates = candidates - BitMap(rejected)
         return candidates
-
-
-def _needs_verification(filters: CompiledFilters) -> bool:
-    """Whether set membership leaves something to check: a value range, a deadline, or a query that is more than
-    words ORed."""
-    return (
-        filters.value_min is not None
-        or filters.value_max is not None
-        or filters.min_days_left is not None
-        or (filters.query is not None and exact_keyword_tokens(filters.query) is None)
-    )
 
 
 def brute_force_match(subscriptions: Iterable[Subscription], notice: ClassifiedNotice, *, now: datetime) -> list[Hit]:

@@ -19,6 +19,7 @@ from schemas.filtering.query import (
     Query,
     SearchText,
     Term,
+    as_clauses,
     describe,
     matched_terms,
     parse_keyword_query,
@@ -429,6 +430,22 @@ def test_required_tokens_of_terms_groups_and_exclusions() -> None:
     assert required_tokens(Term("de la", (), phrase=True)) == frozenset()  # never matches: nothing to post
 
 
+def test_queries_as_clauses() -> None:
+    def texts(query: str) -> tuple[list[str], list[str]] | None:
+        clauses = as_clauses(parse_keyword_query(query))
+        if clauses is None:
+            return None
+        required = [" | ".join(term.text for term in clause) for clause in clauses.required]
+        return required, [term.text for term in clauses.excluded]
+
+    assert texts("voirie") == (["voirie"], [])
+    assert texts('voirie OR "eau potable"') == (["voirie | eau potable"], [])
+    assert texts("(voirie OR chaussée) enrobés -entretien") == (["voirie | chaussée", "enrobés"], ["entretien"])
+    assert texts('réseaux -(eau OR "gaz naturel")') == (["réseaux"], ["eau", "gaz naturel"])
+    assert texts("(voirie enrobés) OR chaussée") is None  # an OR of ANDs would need distributing
+    assert texts("réseaux -(eau potable)") is None  # an excluded AND is an OR of exclusions
+
+
 def test_required_tokens_follow_the_given_frequencies() -> None:
     frequency = {"voiri": 120.0, "chaus": 40.0, "bitum": 90.0, "maitris": 300.0, "oeuv": 250.0}
     rarity: Callable[[str], float] = frequency.__getitem__
@@ -526,3 +543,14 @@ def test_parse_describe_match_and_index_keys_agree(node: _Node, fields: list[lis
         assert keys is not None  # a parsed query always looks for a word
         if found is not None:
             assert any(text.words & keys for text in texts)
+
+    clauses = as_clauses(query)
+    if clauses is not None:  # said as clauses, the query holds on exactly the same texts
+
+        def contained(term: Term) -> bool:
+            return any(text.contains(term.tokens) for text in texts)
+
+        holds = all(any(map(contained, clause)) for clause in clauses.required) and not any(
+            map(contained, clauses.excluded)
+        )
+        assert holds is (found is not None)

@@ -4,6 +4,7 @@ import csv
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,6 +14,7 @@ from schemas.filtering.query import KeywordQuerySyntaxError
 from schemas.filtering.rules import subscription_matches
 from schemas.notice import BuyerCategory, ClassifiedNotice, CpvCandidate, NoticeKind
 from schemas.subscription import Subscription
+from services.matcher import index as index_module
 from services.matcher.index import Hit, SubscriptionIndex, brute_force_match
 
 from .factories import FIXTURES, make_notice, make_subscription
@@ -435,14 +437,50 @@ def test_brute_force_hits_are_ordered_by_subscription_id() -> None:
     assert [hit.subscription_id for hit in hits] == ["a", "b", "c"]
 
 
-def test_words_ored_are_decided_by_the_index_alone() -> None:
+def test_queries_said_as_clauses_are_decided_by_the_index_alone() -> None:
     index = SubscriptionIndex()
     index.upsert(make_subscription("words", keywords="voirie OR chaussée"))
     index.upsert(make_subscription("title", keywords={"query": "voirie", "title_only": True}))
     index.upsert(make_subscription("phrase", keywords='"voirie communale"'))
-    assert len(index._to_verify) == 1  # only the phrase needs a look at the text
+    index.upsert(make_subscription("and", keywords='(voirie OR chaussée) "voirie communale" -"entretien courant"'))
+    index.upsert(make_subscription("title phrase", keywords={"query": '"voirie communale"', "title_only": True}))
+    index.upsert(make_subscription("or of ands", keywords="(voirie communale) OR (chaussée neuve)"))
+    assert list(index._to_verify) == [index._positions["or of ands"]]  # the one shape clauses cannot say
     notice = make_notice(title="Entretien des chaussées", description="Voirie communale")
-    assert sorted(hit.subscription_id for hit in index.match(notice, now=NOW)) == ["phrase", "words"]
+    assert sorted(hit.subscription_id for hit in index.match(notice, now=NOW)) == [
+        "and",
+        "or of ands",
+        "phrase",
+        "words",
+    ]
+    excluded = make_notice(title="Entretien courant des chaussées", description="Voirie communale")
+    assert "and" not in {hit.subscription_id for hit in index.match(excluded, now=NOW)}
+    in_title = make_notice(title="Voirie communale", description="Chaussées")
+    assert sorted(hit.subscription_id for hit in index.match(in_title, now=NOW)) == [
+        "and",
+        "or of ands",
+        "phrase",
+        "title",
+        "title phrase",
+        "words",
+    ]
+
+
+def test_value_and_deadline_bounds_are_exact_at_the_edges() -> None:
+    index = SubscriptionIndex()
+    index.upsert(make_subscription("from 1000", value_min=1_000))
+    index.upsert(make_subscription("up to 1000", value_max=1_000))
+    index.upsert(make_subscription("5 days", min_days_left=5))
+    at_bound = make_notice(value=1_000, deadline=NOW + timedelta(days=5))
+    assert sorted(hit.subscription_id for hit in index.match(at_bound, now=NOW)) == [
+        "5 days",
+        "from 1000",
+        "up to 1000",
+    ]
+    just_short = make_notice(value=1_001, deadline=NOW + timedelta(days=5, microseconds=-1))
+    assert sorted(hit.subscription_id for hit in index.match(just_short, now=NOW)) == ["from 1000"]
+    index.remove("from 1000")
+    assert [hit.subscription_id for hit in index.match(just_short, now=NOW)] == []
 
 
 def test_subscription_matches_is_the_same_rule_for_one_subscription() -> None:
@@ -485,6 +523,10 @@ _QUERY = st.one_of(
     st.tuples(_TERM, _TERM).map(" OR ".join),
     st.tuples(_TERM, _TERM).map(lambda pair: f"{pair[0]} -{pair[1]}"),
     st.tuples(_TERM, _TERM, _TERM).map(lambda three: f"({three[0]} OR {three[1]}) -{three[2]}"),
+    st.tuples(_TERM, _TERM, _TERM).map(lambda three: f"({three[0]} OR {three[1]}) {three[2]}"),
+    st.tuples(_TERM, _TERM, _TERM).map(lambda three: f"{three[0]} -({three[1]} OR {three[2]})"),
+    st.tuples(_TERM, _TERM, _TERM, _TERM).map(lambda four: f"({four[0]} {four[1]}) OR ({four[2]} {four[3]})"),
+    st.lists(_TERM, min_size=5, max_size=6).map(" ".join),  # more clauses than the index decides
 )
 _FLAG = st.sampled_from([None, None, True, False])
 _RARE_FLAG = st.sampled_from([None] * 6 + [True, False])
@@ -509,7 +551,7 @@ _SUBSCRIPTION_FIELDS = st.fixed_dictionaries(
         "min_days_left": st.sampled_from([None] * 5 + [0, 5, 30]),
         "keywords": st.none() | st.fixed_dictionaries({"query": _QUERY, "title_only": st.booleans()}),
         "value_range": st.sampled_from(
-            [(None, None)] * 6 + [(0, None), (1_000, 1_000), (None, 50_000), (1_000, 60_000)]
+            [(None, None)] * 5 + [(0, None), (1_000, 1_000), (None, 50_000), (1_000, 60_000), (999, None), (None, 999)]
         ),
         "without_value": st.sampled_from(["include", "exclude"]),
     }
@@ -532,7 +574,9 @@ _NOTICE_FIELDS = st.fixed_dictionaries(
         "procedure": st.sampled_from([None, "open", "restricted"]),
         "sme_suitable": _FLAG,
         "reserved": st.booleans(),
-        "deadline": st.sampled_from([None, NOW + timedelta(days=3), NOW + timedelta(days=40)]),
+        "deadline": st.sampled_from(
+            [None, NOW + timedelta(days=3), NOW + timedelta(days=5), NOW + timedelta(days=30, seconds=-1)]
+        ),
     }
 )
 
@@ -564,7 +608,10 @@ def test_index_equals_brute_force(
     latest = [s for s in {s.subscription_id: s for s in subscriptions}.values() if s.subscription_id not in removed]
     for notice in notices:
         expected = [_plain(hit) for hit in brute_force_match(latest, notice, now=NOW)]
-        assert sorted(_plain(hit) for hit in index.match(notice, now=NOW)) == expected
+        # Both ways of meeting a dimension: passing sets (large candidate sets), postings (small ones).
+        for sparse_below in (1, 10**9):
+            with patch.object(index_module, "_SPARSE", sparse_below):
+                assert sorted(_plain(hit) for hit in index.match(notice, now=NOW)) == expected
 
 
 def test_the_property_test_sees_matches() -> None:
