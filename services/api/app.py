@@ -39,6 +39,7 @@ from schemas.filtering.rules import CompiledFilters, NoticeView, reasons
 from services.api import keys, outbox, unsubscribe
 from services.api.filters import FilterValidator
 from services.api.records import subscription_from_row
+from services.runtime import correlation
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
 from services.runtime.ssrf import UnsafeUrlError, check_webhook_destination
@@ -516,18 +517,19 @@ class Api:
                 if len(body) > limit:
                     raise HTTPException(413, f"the document exceeds the limit of {limit} bytes")
             assert self._ingest is not None
+            forwarded = {"content-type": content_type, "x-origin": f"api:{owner}"}
+            if trace := request.headers.get(correlation.HTTP_HEADER):  # ingest checks it, or gives a new one
+                forwarded[correlation.HTTP_HEADER] = trace
             try:
-                answer = await self._ingest.post(
-                    "/v1/documents",
-                    content=bytes(body),
-                    headers={"content-type": content_type, "x-origin": f"api:{owner}"},
-                )
+                answer = await self._ingest.post("/v1/documents", content=bytes(body), headers=forwarded)
             except httpx.HTTPError as exc:
                 _log.warning("ingest unreachable", extra={"error": str(exc)})
                 raise HTTPException(503, "the ingest service is unavailable; retry in a moment") from None
             payload = answer.json()
             if answer.status_code == 202:
                 headers = {}
+                if trace := answer.headers.get(correlation.HTTP_HEADER):
+                    headers[correlation.HTTP_HEADER] = trace
                 if "notice_id" in payload:
                     headers["Location"] = f"/v1/notices/{quote(payload['notice_id'], safe=':')}"
                 return JSONResponse(payload, status_code=202, headers=headers)

@@ -21,7 +21,9 @@ from starlette.routing import Route
 from schemas import DOCUMENT_HEADERS, Notice, Topic
 from services.ingest.pollers import PollError
 from services.ingest.polling import Polling, SourceBusyError
-from services.ingest.sources import DocumentError, parse_document
+from services.ingest.sources import DocumentError, parse_document, source_format
+from services.runtime import correlation
+from services.runtime.metrics import NOTICES_INGESTED
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
 
@@ -86,7 +88,16 @@ class Ingest:
     async def accept(
         self, body: bytes, *, content_type: str | None, filename: str | None, origin: str
     ) -> list[Accepted]:
-        """Parse, store and publish one document's notices. Raises DocumentError for a document we cannot read."""
+        """Parse, store and publish one document's notices. Raises DocumentError for a document we cannot read.
+
+        The document keeps the correlation id it came with; one from a poller gets a new one here.
+        """
+        with correlation.ensured():
+            return await self._accept(body, content_type=content_type, filename=filename, origin=origin)
+
+    async def _accept(
+        self, body: bytes, *, content_type: str | None, filename: str | None, origin: str
+    ) -> list[Accepted]:
         notices = parse_document(
             body, content_type=content_type, filename=filename, max_bytes=self.runtime.settings.max_document_bytes
         )
@@ -102,6 +113,9 @@ class Ingest:
             for notice in notices:
                 published = await self._publish_once(conn, notice, digest)
                 accepted.append(Accepted(notice=published or notice, duplicate=published is None))
+        for item in accepted:
+            if not item.duplicate:
+                NOTICES_INGESTED.labels(service=SERVICE, source_format=source_format(item.notice)).inc()
         _log.info(
             "accepted document",
             extra={
@@ -152,6 +166,13 @@ class Ingest:
         return notice
 
     async def _http_document(self, request: Request) -> JSONResponse:
+        # The document's trace starts here: the caller's id if it sent one, else a new one, returned either way.
+        with correlation.bound(correlation.accepted_id(request.headers.get(correlation.HTTP_HEADER))) as trace:
+            answer = await self._receive_document(request)
+        answer.headers[correlation.HTTP_HEADER] = trace
+        return answer
+
+    async def _receive_document(self, request: Request) -> JSONResponse:
         limit = self.runtime.settings.max_document_bytes
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:

@@ -25,6 +25,7 @@ from schemas.filtering.query import KeywordQuerySyntaxError
 from services.matcher.index import SubscriptionIndex
 from services.matcher.matches import build_matches
 from services.runtime.dlq import BadInput
+from services.runtime.metrics import MATCHER_SUBSCRIPTIONS, MATCHES
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
 
@@ -38,6 +39,8 @@ class Matcher:
     def __init__(self, settings: Settings) -> None:
         self.runtime = Runtime(settings, service=SERVICE)
         self.index = SubscriptionIndex()
+        MATCHER_SUBSCRIPTIONS.labels(service=SERVICE).set_function(lambda: len(self.index))
+        self._matches_published = MATCHES.labels(service=SERVICE)
         self._caught_up = asyncio.Event()
         self._catch_up_targets: dict[int, int] = {}
         self._alerts = self.runtime.publisher(
@@ -116,6 +119,7 @@ class Matcher:
         hits = self.index.match(notice, now=now)
         for match in build_matches(notice, hits, now=now):
             await self._alerts.publish(match, key=match.subscriber_id.encode())
+            self._matches_published.inc()
         _log.info("matched notice", extra={"notice_id": notice.notice_id, "subscriptions": len(hits)})
 
     async def _stats(self, _request: Request) -> JSONResponse:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime
 
 import asyncpg
@@ -20,6 +21,7 @@ from services.notifier import queue
 from services.notifier.email.sender import EmailSender
 from services.notifier.outcome import Outcome
 from services.notifier.webhooks.dispatch import WebhookDispatch
+from services.runtime.metrics import record_delivery
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
 
@@ -88,7 +90,7 @@ class Notifier:
     async def _dispatch_forever(self) -> None:
         while True:
             try:
-                due = await queue.claim_due(self.runtime.pool, limit=_BATCH)
+                due = await queue.claim_due(self.runtime.pool, limit=_BATCH, lease=self.settings.delivery_claim_lease)
             except Exception:
                 _log.exception("could not read the delivery queue; retrying")
                 due = []
@@ -114,6 +116,7 @@ class Notifier:
         task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, delivery: queue.PendingDelivery) -> None:
+        started = time.perf_counter()
         try:
             if delivery.channel is Channel.EMAIL:
                 outcome = await self._send_email(delivery)
@@ -122,14 +125,17 @@ class Notifier:
         except Exception as exc:  # a bug must not kill the dispatcher nor lose the delivery
             _log.exception("delivery attempt crashed", extra={"delivery_id": delivery.delivery_id})
             outcome = Outcome.retry(f"internal error: {type(exc).__name__}")
+        seconds = time.perf_counter() - started
         try:
             status = await queue.settle(self.runtime.pool, delivery, outcome, self.settings)
+            record_delivery(SERVICE, channel=delivery.channel.value, status=status, seconds=seconds)
             if status in ("sent", "failed", "suppressed"):
                 await self._publish_result(delivery, status, outcome)
             _log.info(
                 "delivery attempt",
                 extra={
                     "delivery_id": delivery.delivery_id,
+                    "notice_id": delivery.match.notice.notice_id,
                     "channel": delivery.channel.value,
                     "attempt": delivery.attempts,
                     "status": status,

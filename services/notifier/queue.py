@@ -17,8 +17,6 @@ from services.runtime.settings import Settings, get_settings
 
 NOTIFY_CHANNEL = "tenderwatch_deliveries"
 
-_CLAIM_LEASE = timedelta(minutes=2)
-
 
 @dataclass(frozen=True)
 class PendingDelivery:
@@ -94,8 +92,9 @@ async def record(conn: asyncpg.Connection, match: Match) -> int:
     return new
 
 
-async def claim_due(pool: asyncpg.Pool, *, limit: int) -> list[PendingDelivery]:
-    """Take up to `limit` due deliveries for this instance; a crashed instance's claims expire."""
+async def claim_due(pool: asyncpg.Pool, *, limit: int, lease: timedelta | None = None) -> list[PendingDelivery]:
+    """Take up to `limit` due deliveries for this instance; a crashed instance's claims expire after `lease`
+    (DELIVERY_CLAIM_LEASE unless given)."""
     rows = await pool.fetch(
         """UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, locked_until = now() + $2::interval
            WHERE d.delivery_id IN (
@@ -106,7 +105,7 @@ async def claim_due(pool: asyncpg.Pool, *, limit: int) -> list[PendingDelivery]:
            RETURNING delivery_id, channel, target, language, match::text AS match, attempts, changes::text AS changes,
                      announced_by""",
         limit,
-        _CLAIM_LEASE,
+        lease or get_settings().delivery_claim_lease,
     )
     return [
         PendingDelivery(

@@ -1,4 +1,4 @@
-"""`tenderwatch`: run the platform, import documents, write the contract documents."""
+"""`tenderwatch`: run the platform, import documents, inspect topics, replay dead letters, write the contracts."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
+from aiokafka.errors import KafkaError
 
 _log = logging.getLogger("tenderwatch")
 
@@ -35,6 +36,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     poll.add_argument("source")
     poll.add_argument("--max-pages", type=int, default=None, help="stop after this many pages")
 
+    topics = commands.add_parser(
+        "topics", help="the platform's topics: partitions, replication, cleanup policy, consumer groups and their lag"
+    )
+    topics.add_argument("--partitions", action="store_true", help="also a line per partition of each group")
+
+    dlq = commands.add_parser("dlq", help="dead-letter topics")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
+    replay = dlq_commands.add_parser(
+        "replay", help="send the messages of a dead-letter topic back to the topics they came from"
+    )
+    replay.add_argument("topic", help="a dead-letter topic, such as notices.received.dlq")
+    replay.add_argument("--dry-run", action="store_true", help="count what would be replayed; send and commit nothing")
+
     docs = commands.add_parser("docs", help="write the AsyncAPI and JSON Schema documents under schemas/")
     docs.add_argument("--check", action="store_true", help="fail if the committed documents are out of date")
 
@@ -48,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_import(args.paths))
     if args.command == "poll":
         return _poll(args.source, args.max_pages)
+    if args.command == "topics":
+        return asyncio.run(_topics(by_partition=args.partitions))
+    if args.command == "dlq":
+        return asyncio.run(_dlq_replay(args.topic, dry_run=args.dry_run))
     if args.command == "docs":
         from services.platform.contracts import write_documents
 
@@ -103,6 +121,45 @@ def _poll(source: str, max_pages: int | None) -> int:
         f"{report['notices']} notice(s), {report['rejected']} rejected, "
         f"{'reached the end' if report['done'] else 'stopped at --max-pages'}, in {report['duration']:.1f} s"
     )
+    return 0
+
+
+_KAFKA_FIX = "point it at the Kafka cluster, or run `make run` here first"
+
+
+def _kafka_bootstrap() -> str:
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)  # its connection chatter is not the command's output
+    return _setting("KAFKA_BOOTSTRAP_SERVERS", _KAFKA_FIX)
+
+
+async def _topics(*, by_partition: bool) -> int:
+    from services.platform.topics import read_topics, table
+
+    bootstrap = _kafka_bootstrap()
+    try:
+        reports = await read_topics(bootstrap)
+    except KafkaError as exc:
+        print(f"could not read the topics from {bootstrap}: {exc}", file=sys.stderr)
+        return 3
+    for line in table(reports, by_partition=by_partition):
+        print(line)
+    return 0
+
+
+async def _dlq_replay(topic: str, *, dry_run: bool) -> int:
+    from services.platform.dlq_replay import ReplayError, replay_dead_letters
+
+    bootstrap = _kafka_bootstrap()
+    try:
+        summary = await replay_dead_letters(bootstrap, topic, dry_run=dry_run)
+    except ReplayError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except KafkaError as exc:
+        print(f"could not replay {topic} through {bootstrap}: {exc}", file=sys.stderr)
+        return 3
+    for line in summary.lines():
+        print(line)
     return 0
 
 

@@ -20,6 +20,8 @@ from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 from pydantic import ValidationError
 
+from services.runtime.metrics import MESSAGES_DEAD_LETTERED
+
 _log = logging.getLogger(__name__)
 
 HEADER_ERROR = "tw-error"
@@ -31,6 +33,20 @@ HEADER_SOURCE_OFFSET = "tw-source-offset"
 HEADER_SERVICE = "tw-service"
 HEADER_FAILED_AT = "tw-failed-at"
 HEADER_ATTEMPTS = "tw-attempts"
+# What dead-lettering adds to a message's own headers, and a replay takes off again.
+DEAD_LETTER_HEADERS = frozenset(
+    {
+        HEADER_ERROR,
+        HEADER_ERROR_TYPE,
+        HEADER_REASON,
+        HEADER_SOURCE_TOPIC,
+        HEADER_SOURCE_PARTITION,
+        HEADER_SOURCE_OFFSET,
+        HEADER_SERVICE,
+        HEADER_FAILED_AT,
+        HEADER_ATTEMPTS,
+    }
+)
 
 _MAX_ERROR_CHARS = 2000
 
@@ -117,6 +133,7 @@ class DeadLetters:
             original=original,
         )
         await self._broker.publish(body, f"{topic}.dlq", headers=headers, key=key)
+        MESSAGES_DEAD_LETTERED.labels(service=self.service, topic=topic, reason=headers[HEADER_REASON]).inc()
         _log.warning(
             "dead-lettered a message",
             extra={

@@ -1,4 +1,4 @@
-"""Structured logs: one JSON object per line on stderr, secrets never written."""
+"""Structured logs: one JSON object per line on stderr, secrets never written, the trace of the work in hand."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
+
+from services.runtime import correlation
 
 # Credentials inside URLs (postgresql://user:secret@host) and bearer tokens never reach a log line.
 _SECRET_PATTERNS = (
@@ -39,6 +41,7 @@ class _JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": redact(record.getMessage()),
         }
+        entry.update(correlation.log_fields())  # the message or document in hand; a line's own extras win
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 entry[key] = value if isinstance(value, int | float | bool | None) else redact(str(value))

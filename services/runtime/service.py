@@ -16,14 +16,16 @@ from faststream.specification import AsyncAPI
 from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from schemas import Topic
 from services.runtime.broker import ensure_topics, make_broker
+from services.runtime.correlation import Correlation
 from services.runtime.db import apply_migrations, create_pool
 from services.runtime.dlq import DeadLetters
 from services.runtime.logs import configure_logging
+from services.runtime.metrics import ConsumerLag, MessageMetrics, exposition
 from services.runtime.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -45,9 +47,12 @@ class Runtime:
         self.broker: KafkaBroker = make_broker(
             settings.model_copy(update={"kafka_bootstrap_servers": settings.kafka_bootstrap_servers or "unset:9092"}),
             service=service,
-            middlewares=[self.dead_letters],
+            # Outermost first: the trace is bound around dead-lettering (dead letters keep it), and the counts
+            # see the handler's own outcome before DeadLetters retries or dead-letters a failure.
+            middlewares=[Correlation, self.dead_letters, MessageMetrics(service)],
         )
         self.dead_letters.bind(self.broker)
+        self._lag = ConsumerLag(service, settings.kafka_bootstrap_servers)
         self._pool: asyncpg.Pool | None = None
         self._on_start: list[Hook] = []
         self._on_stop: list[Hook] = []
@@ -83,9 +88,12 @@ class Runtime:
         committed after the handler returns, and a failure seeks back (see DeadLetters). `every_instance`
         gives each instance every message, with no group and no commits: for state every instance must hold.
         """
+        group_id = None if every_instance else self.group_id + group_suffix
+        if group_id is not None:
+            self._lag.track(group_id, topic.value)
         self.broker.subscriber(
             topic.value,
-            group_id=None if every_instance else self.group_id + group_suffix,
+            group_id=group_id,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.ACK_FIRST if every_instance else AckPolicy.NACK_ON_ERROR,
             title=topic.value,
@@ -102,7 +110,7 @@ class Runtime:
         self._checks[name] = check
 
     def on_stop(self, hook: Hook) -> Hook:
-        """Run after consuming stopped, before the database closes."""
+        """Run after consuming stopped, before the producer and the database close: a hook may still publish."""
         self._on_stop.append(hook)
         return hook
 
@@ -124,17 +132,26 @@ class Runtime:
         _log.info("service started", extra={"group": self.group_id})
 
     async def stop(self) -> None:
-        # Stop consuming first: FastStream waits for in-flight handlers (graceful_timeout) and commits.
         self.started = False
-        await self.broker.stop()
+        await self._stop_consuming()
         for hook in reversed(self._on_stop):
             try:
                 await hook()
             except Exception:
                 _log.exception("shutdown hook failed")
+        await self.broker.stop()  # the producer now: what the hooks finished has been published
+        await self._lag.close()
         if self._pool is not None:
             await self._pool.close()
         _log.info("service stopped")
+
+    async def _stop_consuming(self) -> None:
+        """Stop every subscriber: each waits for its message in hand (graceful_timeout), commits, and leaves its
+        group. The producer stays open for what the shutdown hooks still publish."""
+        results = await asyncio.gather(*(sub.stop() for sub in self.broker.subscribers), return_exceptions=True)
+        for error in results:
+            if isinstance(error, BaseException):
+                _log.error("a consumer did not stop cleanly", exc_info=error)
 
     async def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {"consuming": "ok" if self.started else "starting"}
@@ -170,10 +187,16 @@ class Runtime:
                 status_code=200 if is_ready else 503,
             )
 
-        return [Route("/health", health), Route("/ready", ready)]
+        async def metrics(_request: Request) -> Response:
+            if self.started:
+                await self._lag.refresh()
+            body, content_type = exposition()
+            return Response(body, media_type=content_type)
+
+        return [Route("/health", health), Route("/ready", ready), Route("/metrics", metrics)]
 
     def asgi(self) -> Starlette:
-        """The HTTP side of a service that has no API of its own: /health and /ready."""
+        """The HTTP side of a service that has no API of its own: /health, /ready and /metrics."""
         return Starlette(routes=self.health_routes(), lifespan=self.lifespan)
 
 

@@ -140,6 +140,12 @@ class Settings(BaseSettings):
     webhook_secret_overlap: timedelta = Field(
         default=timedelta(hours=24), description="after a secret rotation, how long the old secret keeps signing too"
     )
+    delivery_claim_lease: timedelta = Field(
+        default=timedelta(minutes=2),
+        description="how long a notifier instance holds the deliveries and digests it claimed: those of an instance "
+        "that crashed are sent again after it (same Message-ID and webhook-id); at least twice WEBHOOK_TIMEOUT and "
+        "SMTP_TIMEOUT",
+    )
     notifier_url: str = Field(
         default="http://127.0.0.1:8004", description="where the API reaches the notifier (webhook delivery history)"
     )
@@ -181,12 +187,23 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _claims_outlast_a_send(self) -> Settings:
+        """A claim that expired while its send is still going would let another instance send it as well."""
+        longest_send = max(self.webhook_timeout, self.smtp_timeout)
+        if self.delivery_claim_lease.total_seconds() < 2 * longest_send:
+            raise ValueError(
+                f"DELIVERY_CLAIM_LEASE ({self.delivery_claim_lease.total_seconds():g} s) must be at least twice the "
+                f"longest send (WEBHOOK_TIMEOUT / SMTP_TIMEOUT: {longest_send:g} s)"
+            )
+        return self
+
     @field_validator("webhook_retry_schedule", mode="before")
     @classmethod
     def _parse_retry_schedule(cls, value: Any) -> Any:
         return _retry_schedule(value)
 
-    @field_validator("webhook_disable_after", "webhook_secret_overlap", mode="before")
+    @field_validator("webhook_disable_after", "webhook_secret_overlap", "delivery_claim_lease", mode="before")
     @classmethod
     def _parse_duration(cls, value: Any) -> Any:
         return _duration(value)

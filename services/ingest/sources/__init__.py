@@ -23,7 +23,7 @@ from services.ingest.sources.eforms import is_eforms, parse_eforms
 from services.ingest.sources.ocds import is_ocds, parse_ocds
 from services.ingest.sources.purchase_plan import looks_like_purchase_plan, parse_purchase_plan
 
-__all__ = ["MAX_DOCUMENT_BYTES", "DocumentError", "accepted_formats", "parse_document"]
+__all__ = ["MAX_DOCUMENT_BYTES", "DocumentError", "accepted_formats", "parse_document", "source_format"]
 
 
 class _XmlFormat(NamedTuple):
@@ -138,6 +138,11 @@ def _is_canonical(value: Any) -> bool:
 
 # Sources whose identifiers only their own parsers may mint: a canonical notice cannot claim them.
 _RESERVED_SOURCES = frozenset({"eforms", "ocds", "boamp", "plan"})
+
+
+def source_format(notice: Notice) -> str:
+    """The format a notice was read from: a feed's own (`eforms`, `ocds`, `boamp`, `plan`), else `canonical`."""
+    return notice.source if notice.source in _RESERVED_SOURCES else "canonical"
 
 
 def _canonical(value: dict[str, Any]) -> Notice:

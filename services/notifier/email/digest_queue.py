@@ -18,8 +18,7 @@ import asyncpg
 from schemas import Match
 from services.notifier.changes import Change, changes_from_json
 from services.notifier.outcome import Outcome
-
-_CLAIM_LEASE = timedelta(minutes=2)
+from services.runtime.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -62,8 +61,11 @@ async def hold(
     return digest_id
 
 
-async def claim_due(pool: asyncpg.Pool, *, now: datetime, limit: int) -> list[PendingDigest]:
-    """Take up to `limit` digests whose send time (or retry time) has come; a crashed instance's claims expire."""
+async def claim_due(
+    pool: asyncpg.Pool, *, now: datetime, limit: int, lease: timedelta | None = None
+) -> list[PendingDigest]:
+    """Take up to `limit` digests whose send time (or retry time) has come; a crashed instance's claims expire after
+    `lease` (DELIVERY_CLAIM_LEASE unless given)."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
             """UPDATE email_digests d
@@ -74,7 +76,7 @@ async def claim_due(pool: asyncpg.Pool, *, now: datetime, limit: int) -> list[Pe
                       OR (status = 'sending' AND locked_until < $2)
                    ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
                RETURNING digest_id, subscriber_id, target, digest_at, language, attempts""",
-            limit, now, _CLAIM_LEASE,
+            limit, now, lease or get_settings().delivery_claim_lease,
         )  # fmt: skip
         if not rows:
             return []

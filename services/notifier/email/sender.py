@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -25,6 +26,7 @@ from services.notifier.email.message import build_message, list_id_for, message_
 from services.notifier.email.render import RenderedEmail, describe_changes, digest_view, render, render_alert
 from services.notifier.email.smtp import SmtpPool
 from services.notifier.outcome import Outcome, OutcomeKind
+from services.runtime.metrics import record_delivery
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
 from services.runtime.unsubscribe_tokens import MAX_SUBSCRIPTIONS, make_token
@@ -106,7 +108,9 @@ class EmailSender:
         moment = now or datetime.now(UTC)
         tried = 0
         while not self._stopping.is_set():
-            due = await digest_queue.claim_due(self.runtime.pool, now=moment, limit=_DIGEST_BATCH)
+            due = await digest_queue.claim_due(
+                self.runtime.pool, now=moment, limit=_DIGEST_BATCH, lease=self.settings.delivery_claim_lease
+            )
             await asyncio.gather(*(self._send_digest(digest, moment) for digest in due))
             tried += len(due)
             if len(due) < _DIGEST_BATCH:
@@ -123,13 +127,16 @@ class EmailSender:
                 await asyncio.wait_for(self._stopping.wait(), _DIGEST_POLL_SECONDS)
 
     async def _send_digest(self, digest: digest_queue.PendingDigest, now: datetime) -> None:
+        started = time.perf_counter()
         try:
             outcome = await self._digest_outcome(digest)
         except Exception as exc:  # a bug must not lose the digest: it is retried like a transient failure
             _log.exception("digest attempt crashed", extra={"digest_id": digest.digest_id})
             outcome = Outcome.retry(f"internal error: {type(exc).__name__}")
+        seconds = time.perf_counter() - started
         delays = self.settings.smtp_retry_schedule[1:]
         status = await digest_queue.settle(self.runtime.pool, digest, outcome, retry_delays=delays, now=now)
+        record_delivery(self.runtime.service, channel=Channel.EMAIL.value, status=status, seconds=seconds)
         _log.info(
             "digest attempt",
             extra={

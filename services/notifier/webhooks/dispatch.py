@@ -27,8 +27,6 @@ from services.runtime.ssrf import Resolver, system_resolver
 
 _log = logging.getLogger(__name__)
 
-# A claimed delivery waits in memory for at most half its claim's lease (queue._CLAIM_LEASE, 2 minutes).
-_MAX_WAIT_SECONDS = 60.0
 _MAX_WAITING_PER_ENDPOINT = 1000
 _MAX_WAITING_IN_ALL = 2000
 # When every delivery of a claimed batch went back to the queue, the claim loop pauses this long rather than spin
@@ -65,7 +63,8 @@ class WebhookDispatch:
             limit=settings.webhook_max_in_flight_per_endpoint,
             max_waiting=_MAX_WAITING_PER_ENDPOINT,
             max_waiting_in_all=_MAX_WAITING_IN_ALL,
-            max_wait=_MAX_WAIT_SECONDS,
+            # A claimed delivery waits in memory for at most half its claim's lease (DELIVERY_CLAIM_LEASE).
+            max_wait=settings.delivery_claim_lease.total_seconds() / 2,
         )
         self._started_at: dict[str, float] = {}  # delivery id -> when its request started (monotonic)
         self._telling: set[str] = set()  # endpoints whose owner is being emailed now
