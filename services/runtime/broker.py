@@ -30,6 +30,9 @@ def make_broker(settings: Settings, *, service: str, middlewares: Sequence[Any] 
         middlewares=middlewares,
         graceful_timeout=15.0,
         logger=logging.getLogger(f"tenderwatch.{service}.broker"),
+        # FastStream's "Received"/"Processed" lines, two per message: debug only. The handlers log what they did,
+        # with the notice id and correlation id, and /metrics counts every message.
+        log_level=logging.DEBUG,
     )
 
 

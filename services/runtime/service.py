@@ -95,6 +95,7 @@ class Runtime:
             topic.value,
             group_id=group_id,
             auto_offset_reset="earliest",
+            fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
             ack_policy=AckPolicy.ACK_FIRST if every_instance else AckPolicy.NACK_ON_ERROR,
             title=topic.value,
             description=description,

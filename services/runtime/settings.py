@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     kafka_enable_idempotence: bool = Field(
         default=True, description="idempotent producer; the embedded broker refuses it, so it is turned off there"
     )
+    kafka_fetch_max_wait_ms: int = Field(
+        default=500,
+        ge=0,
+        description="longest a consumer's fetch waits for data; Apache Kafka answers as soon as a message arrives, "
+        "the embedded broker only after this wait, so `tenderwatch run` lowers it",
+    )
     kafka_topic_partitions: int = Field(default=3, ge=1, description="partitions of topics created at start")
     kafka_replication_factor: int = Field(default=1, ge=1)
     database_url: SecretStr = Field(default=SecretStr(""), description="postgresql://user:password@host:port/db")

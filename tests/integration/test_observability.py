@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -36,12 +37,17 @@ def _unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+# Published long ago: these notices reach the shared notices.classified topic, and tests that store every notice
+# they read from it and count those of the last days (the subscription preview) must not see them.
+_LONG_AGO = datetime(2019, 3, 1, tzinfo=UTC)
+
+
 def _notice(notice_id: str) -> Notice:
     source, source_id = notice_id.split(":")
     return Notice(
         notice_id=notice_id, version="1", source=source, source_id=source_id, kind=NoticeKind.COMPETITION,
         title="Entretien de la voirie communale", language="fr", buyer=Buyer(name="Ville de Toulouse"),
-        contract_nature=ContractNature.WORKS, cpv_main="45233141",
+        contract_nature=ContractNature.WORKS, cpv_main="45233141", published_at=_LONG_AGO,
     )  # fmt: skip
 
 
