@@ -41,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import json
 import platform as host
-import statistics
 import sys
 import tempfile
 import time
@@ -55,6 +54,7 @@ import httpx
 import psutil  # type: ignore[import-untyped]
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench._matcher_workload import Workload as SubscriptionWorkload
 from bench._table import Row, print_table
@@ -165,34 +165,39 @@ def _matcher_holds(platform: Platform) -> int:
 
 
 class _Processed:
-    """Reads a service's log as it grows: when its consumer of one topic finished each message, and how long the
-    handler took (from the consumer's "Received" line to its "Processed" line)."""
+    """A service's consumer of one topic as its `/metrics` shows it: messages processed, when the count last grew,
+    and the mean time in the handler since `mark()`."""
 
-    def __init__(self, path: Path, topic: Topic) -> None:
-        self._path, self._needle = path, f'"topic": "{topic.value}"'
-        self._offset = 0
-        self._received: dict[str, float] = {}
-        self.times: list[float] = []
-        self.handler_seconds: list[float] = []
+    def __init__(self, base_url: str, service: str, topic: Topic) -> None:
+        self._url, self._labels = f"{base_url}/metrics", {"service": service, "topic": topic.value}
+        self.count, self.last_at = 0, 0.0
+        self._handler = (0.0, 0)  # seconds and messages in the handler, as of the last read
+        self._marked = (0.0, 0)
 
     def read(self) -> int:
-        with self._path.open("rb") as log:
-            log.seek(self._offset)
-            chunk = log.read()
-        complete = chunk[: chunk.rfind(b"\n") + 1]
-        self._offset += len(complete)
-        for line in complete.decode("utf-8", "replace").splitlines():
-            if self._needle not in line or not ('"msg": "Received"' in line or '"msg": "Processed"' in line):
-                continue
-            entry = json.loads(line)
-            at = datetime.fromisoformat(entry["ts"]).timestamp()
-            if entry["msg"] == "Received":
-                self._received[entry["message_id"]] = at
-            else:
-                self.times.append(at)
-                if (started := self._received.pop(entry["message_id"], None)) is not None:
-                    self.handler_seconds.append(at - started)
-        return len(self.times)
+        values: dict[str, float] = {}
+        for family in text_string_to_metric_families(httpx.get(self._url, timeout=10).text):
+            for sample in family.samples:
+                if sample.labels == self._labels:
+                    values[sample.name] = sample.value
+        count = int(values.get("tenderwatch_messages_processed_total", 0))
+        if count > self.count:
+            self.count, self.last_at = count, time.time()
+        self._handler = (
+            values.get("tenderwatch_processing_seconds_sum", 0.0),
+            int(values.get("tenderwatch_processing_seconds_count", 0)),
+        )
+        return self.count
+
+    def mark(self) -> None:
+        self.read()
+        self._marked = self._handler
+
+    @property
+    def handler_ms(self) -> float | None:
+        """Mean handler time since `mark()`, in milliseconds; None when no message was handled."""
+        seconds, messages = self._handler[0] - self._marked[0], self._handler[1] - self._marked[1]
+        return seconds / messages * 1000 if messages else None
 
 
 async def _send(bootstrap: str, notices: Sequence[Notice], rate: float | None) -> list[float]:
@@ -288,12 +293,11 @@ def _run_phase(
     workload = Workload.make(count, markers=_probe_markers)
     paths = {probe.path for probe in probes}
     wanted = sum(1 for words in workload.markers if words)
-    counters = {service: _Processed(platform.log_path(service), topic) for service, topic in _STAGES.items()}
+    counters = {service: _Processed(platform.url(service), service, topic) for service, topic in _STAGES.items()}
     before = {service: counter.read() for service, counter in counters.items()}
-    alerts = _Processed(platform.log_path("notifier"), Topic.ALERTS_MATCHED)  # only the probes' alerts
-    alerts.read()
+    alerts = _Processed(platform.url("notifier"), "notifier", Topic.ALERTS_MATCHED)  # only the probes' alerts
     for counter in (*counters.values(), alerts):
-        counter.handler_seconds.clear()
+        counter.mark()
     seen = len(receiver.requests())
     cpu_before = cpu.snapshot()
     _progress(f"{name}: sending {count:,} notices" + (f" at {rate:,.0f}/s" if rate else " as fast as possible"))
@@ -322,7 +326,7 @@ def _run_phase(
     latencies = [
         (request.at - acked[index[json.loads(request.body)["data"]["notice"]["notice_id"]]]) * 1000 for request in hooks
     ]
-    stage_seconds = {service: counter.times[-1] - first for service, counter in counters.items()}
+    stage_seconds = {service: counter.last_at - first for service, counter in counters.items()}
     stage_seconds["webhooks"] = max(request.at for request in hooks) - first
     phase = _Phase(
         name=name,
@@ -330,9 +334,9 @@ def _run_phase(
         seconds=max(stage_seconds.values()),
         stage_seconds=stage_seconds,
         handler_ms={
-            service: statistics.fmean(counter.handler_seconds) * 1000
+            service: ms
             for service, counter in {**counters, "notifier": alerts}.items()
-            if counter.handler_seconds
+            if (ms := counter.handler_ms) is not None
         },
         latencies_ms=latencies,
         cpu_seconds={role: cpu_after[role] - cpu_before[role] for role in cpu_after},
