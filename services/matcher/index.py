@@ -97,6 +97,8 @@ class _Entry:
 
 # Below this share of the subscriptions, candidates meet a dimension's postings rather than its passing set.
 _SPARSE = 16
+# Or when the candidates times the postings to meet exceed this many times the subscriptions (a notice's words).
+_MEETINGS = 1
 
 # Keyword clauses the index decides; a query with more is verified. Real queries have one to three.
 _CLAUSES = 4
@@ -225,18 +227,18 @@ class _Dimension:
                 if not posting:
                     del self.postings[key]
 
-    def _found(self, notice: _Notice) -> list[BitMap]:
+    def found(self, notice: _Notice) -> list[BitMap]:
+        """The postings of the notice's values."""
         postings = self.postings
         keys = self.notice_keys(notice)
         if isinstance(keys, frozenset | set) and len(keys) > len(postings):
             keys = postings.keys() & keys  # a notice's many words against a dimension's few keys
         return [posting for key in keys if (posting := postings.get(key)) is not None]
 
-    def passing(self, notice: _Notice) -> BitMap:
-        """Every subscription this dimension lets through: those it does not restrict and those asking for one of
-        the notice's values. For a large candidate set: dense bitmaps meet cheaply, where a difference that
-        leaves a sparse result pays for each id it keeps."""
-        found = self._found(notice)
+    def passing(self, found: list[BitMap]) -> BitMap:
+        """Every subscription this dimension lets through: those it does not restrict and those in `found`, the
+        postings of the notice's values. For a large candidate set: dense bitmaps meet cheaply, where a difference
+        that leaves a sparse result pays for each id it keeps."""
         if not found:
             return self.unrestricted
         passing = self.unrestricted | found[0]
@@ -244,14 +246,14 @@ class _Dimension:
             passing |= posting
         return passing
 
-    def narrow(self, candidates: BitMap, notice: _Notice) -> BitMap:
-        """The candidates that do not restrict this dimension or ask for one of the notice's values. For a small
-        candidate set: only the candidates that restrict the dimension meet the postings."""
+    def narrow(self, candidates: BitMap, found: list[BitMap]) -> BitMap:
+        """The candidates that do not restrict this dimension or are in `found`, the postings of the notice's
+        values. For a small candidate set: only the candidates that restrict the dimension meet the postings."""
         asking = candidates & self.restricting
         if not asking:
             return candidates
         kept = candidates - asking
-        for posting in self._found(notice):
+        for posting in found:
             kept |= asking & posting
         return kept
 
@@ -261,7 +263,7 @@ class _Dimension:
         if not asking:
             return candidates
         excluded = BitMap()
-        for posting in self._found(notice):
+        for posting in self.found(notice):
             excluded |= asking & posting
         return candidates - excluded if excluded else candidates
 
@@ -475,15 +477,18 @@ class SubscriptionIndex:
         notice = _Notice(view, self._phrases.keyword_keys(view))
         candidates = self._active
         sparse = len(candidates) // _SPARSE
+        meetings = len(candidates) * _MEETINGS
         # Most restricting first: each step can only shrink the set, and small sets make the next steps cheap.
         for dimension in sorted(self._dimensions.values(), key=lambda d: -len(d.restricting)):
             if not candidates:
                 return candidates
             if dimension.restricting:
-                if len(candidates) > sparse:
-                    candidates = candidates & dimension.passing(notice)
+                found = dimension.found(notice)
+                # Meeting each posting costs about the candidates' size; the passing set costs a few dense steps.
+                if len(candidates) > sparse or len(candidates) * len(found) > meetings:
+                    candidates = candidates & dimension.passing(found)
                 else:
-                    candidates = dimension.narrow(candidates, notice)
+                    candidates = dimension.narrow(candidates, found)
         if candidates and self._excluded.restricting:
             candidates = self._excluded.exclude(candidates, notice)
         for bound in self._bounds.values():

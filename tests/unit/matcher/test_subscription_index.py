@@ -609,8 +609,8 @@ def test_index_equals_brute_force(
     for notice in notices:
         expected = [_plain(hit) for hit in brute_force_match(latest, notice, now=NOW)]
         # Both ways of meeting a dimension: passing sets (large candidate sets), postings (small ones).
-        for sparse_below in (1, 10**9):
-            with patch.object(index_module, "_SPARSE", sparse_below):
+        for sparse_below, meetings in ((1, 10**9), (10**9, 1)):
+            with patch.object(index_module, "_SPARSE", sparse_below), patch.object(index_module, "_MEETINGS", meetings):
                 assert sorted(_plain(hit) for hit in index.match(notice, now=NOW)) == expected
 
 
