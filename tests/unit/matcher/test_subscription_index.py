@@ -609,9 +609,69 @@ def test_index_equals_brute_force(
     for notice in notices:
         expected = [_plain(hit) for hit in brute_force_match(latest, notice, now=NOW)]
         # Both ways of meeting a dimension: passing sets (large candidate sets), postings (small ones).
-        for sparse_below, meetings in ((1, 10**9), (10**9, 1)):
-            with patch.object(index_module, "_SPARSE", sparse_below), patch.object(index_module, "_MEETINGS", meetings):
+        for sparse_below, postings in ((1, 10**9), (10**9, 0)):
+            with (
+                patch.object(index_module, "_SPARSE", sparse_below),
+                patch.object(index_module, "_NARROW_POSTINGS", postings),
+            ):
                 assert sorted(_plain(hit) for hit in index.match(notice, now=NOW)) == expected
+
+
+# Operations on one index: a subscription upserted, one removed, or a notice matched (against brute force).
+_OPERATIONS = st.lists(
+    st.one_of(
+        _subscriptions.map(lambda subscription: ("upsert", subscription)),
+        st.integers(0, 60).map(lambda n: ("remove", f"s{n}")),
+        st.integers(0, 3).map(lambda n: ("match", n)),
+    ),
+    min_size=10,
+    max_size=40,
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example])
+@given(_OPERATIONS, st.lists(_notices, min_size=4, max_size=4), st.sampled_from([1, 2, 128]))
+def test_kept_passing_sets_follow_every_change(
+    operations: list[tuple[str, Any]], notices: list[ClassifiedNotice], kept: int
+) -> None:
+    """Notices come back (their groups' passing sets are then reused) between upserts and removals, which must keep
+    those sets exact; with 1 or 2 sets kept per group, the least recently used are dropped and rebuilt."""
+    index = SubscriptionIndex()
+    current: dict[str, Subscription] = {}
+    with patch.object(index_module, "_KEPT_PASSING_SETS", kept):
+        for operation, argument in operations:
+            if operation == "upsert":
+                index.upsert(argument)
+                current[argument.subscription_id] = argument
+            elif operation == "remove":
+                index.remove(argument)
+                current.pop(argument, None)
+            else:
+                notice = notices[argument]
+                expected = [_plain(hit) for hit in brute_force_match(current.values(), notice, now=NOW)]
+                assert sorted(_plain(hit) for hit in index.match(notice, now=NOW)) == expected
+
+
+def test_a_kept_set_stays_exact_when_a_bound_between_a_notice_and_the_next_bound_arrives() -> None:
+    """A notice's kept set is keyed by the first bound that fails it; a new bound closer to its value must not
+    let a later notice with the same value reuse a set that does not know it fails."""
+    index = SubscriptionIndex()
+    index.upsert(make_subscription("from 100k", value_min=100_000))
+    index.upsert(make_subscription("up to 10k", value_max=10_000))
+    index.upsert(make_subscription("anything"))
+    notice = make_notice(value=50_000)
+    assert [hit.subscription_id for hit in index.match(notice, now=NOW)] == ["anything"]
+    index.upsert(make_subscription("from 100k too", value_min=100_000))  # at the failing bounds: same kept set
+    index.upsert(make_subscription("up to 10k too", value_max=10_000))
+    assert [hit.subscription_id for hit in index.match(notice, now=NOW)] == ["anything"]
+    index.upsert(make_subscription("from 60k", value_min=60_000))  # between the value and the first failing bound
+    index.upsert(make_subscription("up to 40k", value_max=40_000))
+    index.upsert(make_subscription("from 40k", value_min=40_000))  # passes
+    index.upsert(make_subscription("up to 100k", value_max=100_000))  # passes
+    assert sorted(hit.subscription_id for hit in index.match(notice, now=NOW)) == ["anything", "from 40k", "up to 100k"]
+    index.remove("from 40k")
+    index.upsert(make_subscription("up to 100k", value_max=100_000, departments=["31"]))  # replaced, now fails
+    assert [hit.subscription_id for hit in index.match(notice, now=NOW)] == ["anything"]
 
 
 def test_the_property_test_sees_matches() -> None:
