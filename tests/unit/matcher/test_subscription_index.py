@@ -483,6 +483,17 @@ def test_value_and_deadline_bounds_are_exact_at_the_edges() -> None:
     assert [hit.subscription_id for hit in index.match(just_short, now=NOW)] == []
 
 
+def test_subscriptions_with_keywords_fill_chunks_of_their_own_and_freed_positions_are_reused() -> None:
+    with patch.object(index_module, "_CHUNK", 4):
+        positions = index_module._Positions()
+        assert [positions.take(False) for _ in range(3)] == [0, 1, 2]
+        assert [positions.take(True) for _ in range(5)] == [4, 5, 6, 7, 8]  # 8: a new chunk, after the first two
+        assert [positions.take(False) for _ in range(2)] == [3, 12]
+        positions.give_back(1, False)
+        assert positions.take(True) == 9
+        assert positions.take(False) == 1
+
+
 def test_subscription_matches_is_the_same_rule_for_one_subscription() -> None:
     notice = make_notice(title="Travaux de voirie", departments=["31"])
     subscription = make_subscription(departments=["31"], keywords="voirie")
