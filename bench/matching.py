@@ -207,7 +207,7 @@ def _brute_force(
         expected = brute_force_match(subscriptions, notice, now=now)
         samples.append((time.perf_counter_ns() - begin) / 1_000)
         sample.append(notice)
-        got = index.match(notice, now=now)
+        got = sorted(index.match(notice, now=now), key=lambda hit: hit.subscription_id)  # brute force's order
         if _hits_key(expected) != _hits_key(got):
             wanted, found = {h.subscription_id for h in expected}, {h.subscription_id for h in got}
             raise AssertionError(
@@ -303,7 +303,7 @@ def measure(workload: Workload, size: int, database_url: str) -> dict[str, Any]:
     decisions = _time_decisions(index, notices)
     kept_bytes = _rss() - before_matching
     # By position: a notice id comes back with each version of the notice.
-    index_ids = [[hit.subscription_id for hit in index.match(n, now=matched_at(n))] for n in notices]
+    index_ids = [sorted(hit.subscription_id for hit in index.match(n, now=matched_at(n))) for n in notices]
     matches = sorted(len(ids) for ids in index_ids)
     _progress(f"{size:,}: {len(notices)} notices matched x {passes} passes; generating the list for the baselines")
 
