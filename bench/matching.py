@@ -133,19 +133,6 @@ class _CollectorPauses:
         }
 
 
-def _time_first_decisions(index: SubscriptionIndex, notices: list[ClassifiedNotice]) -> list[float]:
-    """The decision's times in µs on the first pass over the notices, right after the build: a notice whose
-    departments, sectors, kind... no earlier notice had builds its groups' passing sets (`_GROUPS` in
-    services/matcher/index.py), as in a matcher's first minutes; later passes reuse them."""
-    samples: list[float] = []
-    for notice in notices:
-        now = matched_at(notice)
-        begin = time.perf_counter_ns()
-        index.matching_positions(NoticeView.of(notice), now=now)
-        samples.append((time.perf_counter_ns() - begin) / 1_000)
-    return samples
-
-
 def _time_matches(
     index: SubscriptionIndex, notices: list[ClassifiedNotice]
 ) -> tuple[list[float], int, dict[str, dict[str, float]]]:
@@ -165,11 +152,15 @@ def _time_matches(
     return samples, passes, pauses.summary()
 
 
-def _time_decisions(index: SubscriptionIndex, notices: list[ClassifiedNotice]) -> list[float]:
+def _time_decisions(
+    index: SubscriptionIndex, notices: list[ClassifiedNotice], passes: int = _MIN_INDEX_PASSES
+) -> list[float]:
     """Per-notice times in µs of the decision alone (`matching_positions`, notice preparation included): what
-    matching costs before one Python object per hit is built."""
+    matching costs before one Python object per hit is built. Right after the build, one pass is the first pass:
+    a notice whose departments, sectors, kind... no earlier notice had builds its groups' passing sets (`_GROUPS`
+    in services/matcher/index.py), as in a matcher's first minutes; later passes reuse them."""
     samples: list[float] = []
-    for _ in range(_MIN_INDEX_PASSES):
+    for _ in range(passes):
         for notice in notices:
             now = matched_at(notice)
             begin = time.perf_counter_ns()
@@ -298,7 +289,7 @@ def measure(workload: Workload, size: int, database_url: str) -> dict[str, Any]:
     gc.freeze()
     before_matching = _rss()
 
-    first_decisions = _time_first_decisions(index, notices)
+    first_decisions = _time_decisions(index, notices, passes=1)
     samples, passes, collector_pauses = _time_matches(index, notices)
     decisions = _time_decisions(index, notices)
     kept_bytes = _rss() - before_matching

@@ -286,24 +286,22 @@ _Measure = Callable[[NoticeView, datetime], Any]
 class _BoundDimension:
     """Subscriptions with a lower (or upper) bound on a number of the notice, posted by the bound's value.
 
-    A notice's number fails the bounds above it (below it, for upper bounds): the candidates lose the union of
-    those postings, or keep those of the other side when that side has fewer distinct bounds. A notice without the
-    number fails none (the rule for a missing value or deadline is elsewhere).
+    A notice's number fails the bounds above it (below it, for upper bounds): the postings from its threshold on
+    (`threshold`, `failing`). A notice without the number fails none (the rule for a missing value or deadline is
+    elsewhere).
     """
 
-    __slots__ = ("_bound", "_bounds", "_lower", "_measure", "postings", "restricting")
+    __slots__ = ("_bound", "_bounds", "_lower", "_measure", "postings")
 
     def __init__(self, bound: _Bound, measure: _Measure, *, lower: bool) -> None:
         self._bound, self._measure, self._lower = bound, measure, lower
         self.postings: dict[Any, BitMap] = {}
         self._bounds: list[Any] = []  # the keys of `postings`, sorted
-        self.restricting = BitMap()
 
     def add(self, position: int, filters: CompiledFilters) -> None:
         bound = self._bound(filters)
         if bound is None:
             return
-        self.restricting.add(position)
         posting = self.postings.get(bound)
         if posting is None:
             self.postings[bound] = posting = BitMap()
@@ -314,7 +312,6 @@ class _BoundDimension:
         bound = self._bound(filters)
         if bound is None:
             return
-        self.restricting.discard(position)
         posting = self.postings[bound]
         posting.discard(position)
         if not posting:
