@@ -437,6 +437,8 @@ class Receivers:
             if subscriber is None:
                 continue
             webhook_id = request.headers.get("webhook-id", "")
+            if not request.body:  # a sender killed mid-request: not a delivery, it is sent again with the same id
+                continue
             received.webhooks[webhook_id] += 1
             received.webhook_notices[webhook_id].add(json.loads(request.body)["data"]["notice"]["notice_id"])
             try:
