@@ -107,11 +107,10 @@ class _Entry:
         self.filters = filters
 
 
-# Candidates meet a dimension's postings one by one, rather than its passing set, only when they are fewer than
-# this share of the subscriptions and the postings are at most `_NARROW_POSTINGS`: each meeting is a call that
-# walks every chunk of the bitmaps, so a notice's dozens of words are met faster as one dense passing set.
-_SPARSE = 16
-_NARROW_POSTINGS = 2
+# Postings of at least this many subscriptions on average are met with the candidates one by one; smaller ones are
+# united first (`_Dimension.meet`). Measured at a million subscriptions: a notice's CPV prefixes hold thousands of
+# subscriptions each, its words hundreds.
+_LARGE_POSTING = 1_500
 
 # Keyword clauses the index decides; a query with more is verified. Real queries have one to three.
 _CLAUSES = 4
@@ -248,26 +247,21 @@ class _Dimension:
             keys = postings.keys() & keys  # a notice's many words against a dimension's few keys
         return [posting for key in keys if (posting := postings.get(key)) is not None]
 
-    def passing(self, found: list[BitMap]) -> BitMap:
-        """Every subscription this dimension lets through: those it does not restrict and those in `found`, the
-        postings of the notice's values. For a large candidate set: dense bitmaps meet cheaply, where a difference
-        that leaves a sparse result pays for each id it keeps."""
+    def meet(self, candidates: BitMap, found: list[BitMap]) -> BitMap:
+        """The candidates this dimension lets through: those it does not restrict and those in `found`, the
+        postings of the notice's values. Never a union with the unrestricted set, which copies a dense set, and
+        never postings added one by one to a set, which merges sorted arrays again and again (at a million
+        subscriptions, a notice's 58 words cost 0.7 ms that way, 0.12 ms this way)."""
+        kept = candidates & self.unrestricted
         if not found:
-            return self.unrestricted
-        passing = self.unrestricted | found[0]
-        passing.update(*found[1:])  # in place, in one call: each `|=` would be a call of its own
-        return passing
-
-    def narrow(self, candidates: BitMap, found: list[BitMap]) -> BitMap:
-        """The candidates that do not restrict this dimension or are in `found`, the postings of the notice's
-        values. For a small candidate set: only the candidates that restrict the dimension meet the postings."""
-        asking = candidates & self.restricting
-        if not asking:
-            return candidates
-        kept = candidates - asking
-        for posting in found:
-            kept |= asking & posting
-        return kept
+            return kept
+        if len(found) == 1:
+            return kept | (candidates & found[0])
+        if sum(len(posting) for posting in found) >= _LARGE_POSTING * len(found):
+            # Few large postings (a notice's CPV prefixes): each met alone costs less than their union.
+            return BitMap.union(kept, *[candidates & posting for posting in found])
+        # Many small ones (a notice's words): united among themselves first, once.
+        return kept | (candidates & BitMap.union(*found))
 
     def exclude(self, candidates: BitMap, notice: _Notice) -> BitMap:
         """The candidates that ask for none of the notice's values (a dimension of exclusions)."""
@@ -403,7 +397,7 @@ class _Group:
         passing = active.copy()
         for dimension in sorted(self._dimensions, key=lambda d: -len(d.restricting)):
             if dimension.restricting:
-                passing &= dimension.passing(dimension.found(notice))
+                passing = dimension.meet(passing, dimension.found(notice))
         for bound, threshold in zip(self._bounds, thresholds, strict=True):
             for failing in bound.failing(threshold):
                 passing -= failing
@@ -608,7 +602,6 @@ class SubscriptionIndex:
         """The positions of the subscriptions the notice matches: the whole decision, without building a hit."""
         notice = _Notice(view, self._phrases.keyword_keys(view))
         active = self._active
-        sparse = len(active) // _SPARSE
         # The groups' kept sets first (a new set: the kept ones are never changed), smallest first.
         first, *others = sorted((group.passing(notice, now, active) for group in self._groups), key=len)
         candidates = first & others[0]
@@ -619,11 +612,7 @@ class SubscriptionIndex:
             if not candidates:
                 return candidates
             if dimension.restricting:
-                found = dimension.found(notice)
-                if len(candidates) > sparse or len(found) > _NARROW_POSTINGS:
-                    candidates = candidates & dimension.passing(found)
-                else:
-                    candidates = dimension.narrow(candidates, found)
+                candidates = dimension.meet(candidates, dimension.found(notice))
         if candidates and self._excluded.restricting:
             candidates = self._excluded.exclude(candidates, notice)
         to_verify = candidates & self._to_verify
