@@ -5,11 +5,11 @@ and decides it exactly for every filter shape people actually write.
 
 Each subscription gets a dense integer id. A set-membership dimension (kind, CPV prefix, sector, department,
 region, country, buyer category, procedure type, buyer, SME and reserved flags, keyword clauses) keeps, per value,
-a compressed bitmap (roaring) of the subscriptions asking for it, plus the bitmap of the subscriptions that
-restrict the dimension at all. For a notice, a subscription survives a dimension when it does not restrict it or
-asks for one of the notice's values:
+a compressed bitmap (roaring) of the subscriptions asking for it, plus the bitmaps of the subscriptions that
+restrict the dimension and of those that do not. For a notice, a subscription survives a dimension when it does
+not restrict it or asks for one of the notice's values:
 
-    candidates = (candidates - restricting) | (candidates & (postings[v1] | postings[v2] | ...))
+    candidates = (candidates & unrestricted) | (candidates & (postings[v1] | postings[v2] | ...))
 
 Numeric bounds (value range in euros, minimum days left) are postings keyed by the bound: the subscriptions
 failing a notice are those whose bound is on the wrong side of its number, and which bounds fail is said by one
@@ -23,8 +23,10 @@ notices thus start from three ANDs of dense sets. The other dimensions (CPV, key
 restricting first, then keyword exclusions (`-entretien`), which can only remove.
 
 Costs, measured: an operation on roaring bitmaps visits every chunk of 65,536 ids its operands span and, below
-4,096 ids in a chunk, costs for each id it keeps; so dense sets are met with one call (a passing set) rather than
-posting by posting, and the subscriptions with keywords get ids in chunks of their own (`_Positions`), which a
+4,096 ids in a chunk, costs for each id it keeps. So a notice's postings in one dimension are united among
+themselves in one call when they are many and small (its words), or each met with the candidates when they are few
+and large (its CPV prefixes), but never added one by one to a set nor to the dense unrestricted set
+(`_Dimension.meet`); and the subscriptions with keywords get ids in chunks of their own (`_Positions`), which a
 notice's dozens of keyword postings then span a third as much.
 
 Keywords: a query that can be said as clauses (`query.as_clauses`: a term, terms ORed, or an AND of those and of
