@@ -295,6 +295,16 @@ def subscriptions_created(workload: Workload) -> int:
     return len(workload.subscribers) + 1  # the first subscriber has two
 
 
+def subscribed_workload(fleet: Fleet, notices: int) -> tuple[Workload, list[ExpectedAlert], Receivers]:
+    """A workload of `notices` notices, its subscribers created through the fleet's API, the alerts it must give
+    and receivers for them; returns once every matcher instance holds the subscriptions."""
+    workload = Workload.make(notices)
+    subscribe(fleet.platform.url("api"), fleet.hooks, workload)
+    receivers = Receivers(fleet.mail, fleet.hooks, workload)
+    until(lambda: matchers_hold(fleet, subscriptions_created(workload)), what="the matchers to hold the subscriptions")
+    return workload, workload.expected(), receivers
+
+
 def _created(response: httpx.Response) -> dict[str, Any]:
     assert response.status_code == 201, f"{response.request.method} {response.request.url}: {response.text}"
     return dict(response.json())

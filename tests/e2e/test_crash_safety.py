@@ -26,16 +26,11 @@ import pytest
 from tests.e2e.alert_workload import (
     SCALED,
     Fleet,
-    Receivers,
-    Workload,
     dead_letters,
     fleet,
-    matchers_hold,
     publish,
-    subscribe,
-    subscriptions_created,
+    subscribed_workload,
     tally,
-    until,
     wait_for_alerts,
 )
 
@@ -68,13 +63,7 @@ def crashing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 
 def test_killed_instances_lose_no_alert_and_resends_keep_their_ids(crashing: Fleet) -> None:
     platform = crashing.platform
-    workload = Workload.make(NOTICES)
-    subscribe(platform.url("api"), crashing.hooks, workload)
-    expected = workload.expected()
-    receivers = Receivers(crashing.mail, crashing.hooks, workload)
-    until(
-        lambda: matchers_hold(crashing, subscriptions_created(workload)), what="the matchers to hold the subscriptions"
-    )
+    workload, expected, receivers = subscribed_workload(crashing, NOTICES)
     seed = int(os.environ.get("CRASH_SAFETY_SEED") or random.randrange(2**32))  # printed: a failing run replays
     rng = random.Random(seed)
     begin, end = KILL_WINDOW_SECONDS

@@ -26,18 +26,14 @@ from tests.e2e.alert_workload import (
     PARTITIONS,
     SCALED,
     Fleet,
-    Receivers,
-    Workload,
     assignments,
     by_instance,
     count_lines,
     dead_letters,
     fleet,
-    matchers_hold,
     partitions_of,
     publish,
-    subscribe,
-    subscriptions_created,
+    subscribed_workload,
     tally,
     until,
     wait_for_alerts,
@@ -64,11 +60,7 @@ def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 
 def test_instances_share_the_work_and_every_alert_arrives_exactly_once(scaled: Fleet) -> None:
     platform = scaled.platform
-    workload = Workload.make(NOTICES)
-    subscribe(platform.url("api"), scaled.hooks, workload)
-    expected = workload.expected()
-    receivers = Receivers(scaled.mail, scaled.hooks, workload)
-    until(lambda: matchers_hold(scaled, subscriptions_created(workload)), what="the matchers to hold the subscriptions")
+    workload, expected, receivers = subscribed_workload(scaled, NOTICES)
 
     def alerts_received() -> int:
         received = receivers.read()
