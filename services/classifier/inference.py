@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import csv
 import math
-import re
-import unicodedata
 from array import array
 from collections import defaultdict
 from collections.abc import Iterable
@@ -28,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.codelists.data import data_file
+from schemas.filtering.text import words as folded_words
 from schemas.notice import CpvCandidate, Notice
 
 _FRENCH_LABELS = "cpv_2008_fr.csv"
@@ -49,9 +48,6 @@ _NO_EVIDENCE_SCORE = 0.35  # a text whose best score stays below this is more li
 _POOL = 300  # codes that share the probability mass; the rest are negligible
 _CENTROID_FEATURES = 200  # a prefix's strongest features; the long tail weighs little and costs memory
 
-_ELISION = re.compile(r"\b(?:[ldjmnst]|qu|jusqu|lorsqu|puisqu)['’\u0092]", re.IGNORECASE)
-_WORD = re.compile(r"[a-z0-9]+")
-_LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss"})
 # Function words of French and English, and the procurement boilerplate that says nothing about the purchase.
 _STOPWORD_TEXT = """
     a au aux avec ce ces cet cette dans de des du en et il elle est etre la le les leur leurs ou par pour qui que
@@ -68,12 +64,10 @@ _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def _tokens(text: str) -> list[str]:
-    """The words of a French or English text as the inferrer compares them: lowercase, without accents,
-    ligatures or elisions (l', d', qu'), function words and boilerplate dropped, lightly stemmed."""
-    text = _ELISION.sub(" ", text.translate(_LIGATURES))
-    # Decomposed accents and letters outside Latin (which no CPV label has) fall out with the ASCII encoding.
-    text = unicodedata.normalize("NFKD", text.lower()).encode("ascii", "ignore").decode("ascii")
-    return [_stem(word) for word in _WORD.findall(text) if word not in _STOPWORDS and _is_word(word)]
+    """The words of a French or English text as the inferrer compares them: folded by the one text normaliser
+    (case, accents, ligatures, elisions), then function words and boilerplate dropped and lightly stemmed. The
+    stop words and the stemming are the inferrer's own: it compares texts with CPV labels, not with queries."""
+    return [_stem(word) for word in folded_words(text) if word not in _STOPWORDS and _is_word(word)]
 
 
 def _is_word(word: str) -> bool:
