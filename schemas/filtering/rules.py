@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from schemas.alert import Criterion, MatchReason
-from schemas.filtering.query import Query, SearchText, matched_terms, parse_keyword_query
+from schemas.filtering.query import Query, SearchText, matched_terms, parse_keyword_query, required_tokens
 from schemas.filtering.text import tokens
 from schemas.notice import ClassifiedNotice
 from schemas.subscription import SubscriptionFilters, WithoutValue
@@ -174,6 +174,27 @@ class NoticeView:
     @property
     def words(self) -> frozenset[str]:
         return self.title.words | self.description.words
+
+
+# Marks the keys of a notice's title, for queries on the title alone (tokens are letters and digits only).
+TITLE_MARK = "^"
+
+
+def search_keys(view: NoticeView) -> frozenset[str]:
+    """The tokens of the notice's title and description, and those of its title marked with `TITLE_MARK`: what a
+    store of notices keeps to find, before matching, those a keyword query can match (`query_search_keys`)."""
+    return view.words | {TITLE_MARK + token for token in view.title.words}
+
+
+def query_search_keys(filters: CompiledFilters) -> frozenset[str] | None:
+    """Keys of which every notice `filters` match has one among its `search_keys`: a necessary condition, never a
+    sufficient one. None when the filters have no keyword query, or one without necessary tokens."""
+    if filters.query is None:
+        return None
+    required = required_tokens(filters.query)
+    if not required:
+        return None
+    return frozenset(TITLE_MARK + token for token in required) if filters.title_only else required
 
 
 def reasons(filters: CompiledFilters, view: NoticeView, now: datetime) -> tuple[MatchReason, ...] | None:

@@ -35,7 +35,7 @@ from schemas import (
     Topic,
     WebhookEndpoint,
 )
-from schemas.filtering.rules import CompiledFilters, NoticeView, reasons
+from schemas.filtering.rules import CompiledFilters, NoticeView, query_search_keys, reasons, search_keys
 from services.api import keys, outbox, unsubscribe
 from services.api.filters import FilterValidator
 from services.api.records import subscription_from_row
@@ -181,19 +181,21 @@ class Api:
 
     async def store_notice(self, notice: ClassifiedNotice) -> None:
         """Keep a classified notice in the read model; an older classification never replaces a newer one."""
-        # The matching rules' own prefixes, for previews to narrow on.
-        cpv_prefixes = sorted(NoticeView.of(notice, text=False).cpv_prefixes)
+        # The matching rules' own CPV prefixes and text tokens, for previews to narrow on.
+        view = NoticeView.of(notice)
         await self.runtime.pool.execute(
             """INSERT INTO notices (notice_id, version, kind, title, buyer_name, departments, regions, sectors,
-                                    published_at, deadline, document, classified_at, cpv_prefixes, received_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, now())
+                                    published_at, deadline, document, classified_at, cpv_prefixes, search_tokens,
+                                    received_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, now())
                ON CONFLICT (notice_id) DO UPDATE SET version = $2, kind = $3, title = $4, buyer_name = $5,
                    departments = $6, regions = $7, sectors = $8, published_at = $9, deadline = $10,
-                   document = $11::jsonb, classified_at = $12, cpv_prefixes = $13, received_at = now()
+                   document = $11::jsonb, classified_at = $12, cpv_prefixes = $13, search_tokens = $14,
+                   received_at = now()
                WHERE notices.classified_at <= $12""",
             notice.notice_id, notice.version, notice.kind.value, notice.title, notice.buyer.name,
             notice.departments, notice.regions, notice.sectors, notice.published_at, notice.deadline,
-            notice.model_dump_json(), notice.classified_at, cpv_prefixes,
+            notice.model_dump_json(), notice.classified_at, sorted(view.cpv_prefixes), sorted(search_keys(view)),
         )  # fmt: skip
 
     def check_filters(self, filters: SubscriptionFilters) -> None:
@@ -583,7 +585,8 @@ def _candidates(compiled: CompiledFilters, since: datetime) -> tuple[str, list[A
     """The SQL condition for the notices of the window that can match, and its arguments.
 
     Only narrows: each condition is necessary for `reasons` to match (a notice has one of the kinds, departments,
-    regions, sectors or CPV prefixes asked), and `reasons` still decides every candidate.
+    regions, sectors or CPV prefixes asked, and one of the keyword query's necessary tokens), and `reasons` still
+    decides every candidate.
     """
     conditions: list[str] = ["listed_at >= $1"]
     args: list[Any] = [since]
@@ -604,6 +607,9 @@ def _candidates(compiled: CompiledFilters, since: datetime) -> tuple[str, list[A
     if compiled.cpv:
         prefixes = [prefix for _code, prefix in compiled.cpv]
         conditions.append(f"(cpv_prefixes IS NULL OR cpv_prefixes && {argument(prefixes)})")
+    keys = query_search_keys(compiled)
+    if keys:
+        conditions.append(f"(search_tokens IS NULL OR search_tokens && {argument(sorted(keys))})")
     return " AND ".join(conditions), args
 
 

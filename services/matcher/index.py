@@ -52,7 +52,7 @@ from pyroaring import BitMap
 
 from schemas.alert import MatchReason
 from schemas.filtering.query import Clauses, Term, as_clauses, required_tokens
-from schemas.filtering.rules import CompiledFilters, NoticeView, reasons, verified
+from schemas.filtering.rules import TITLE_MARK, CompiledFilters, NoticeView, reasons, verified
 from schemas.notice import ClassifiedNotice
 from schemas.subscription import DeliverySettings, Subscription, WithoutValue
 
@@ -117,9 +117,6 @@ _LARGE_POSTING = 1_500
 # Keyword clauses the index decides; a query with more is verified. Real queries have one to three.
 _CLAUSES = 4
 
-# Marks the keys of title-only queries and of a notice's title; tokens are letters and digits only.
-_TITLE = "^"
-
 # Delivery settings are kept as a tuple of their values, shared by the subscriptions that have the same ones: a
 # pydantic model per subscription would cost more than the rest of the entry.
 _DELIVERY_FIELDS = tuple(DeliverySettings.model_fields)
@@ -153,7 +150,7 @@ def _flag_keys(flag: str | None) -> tuple[str, ...]:
 def term_key(term: Term, *, title_only: bool) -> str:
     """The key a keyword term is posted under: its tokens joined by spaces, marked when it is for the title."""
     key = " ".join(term.tokens)
-    return _TITLE + key if title_only else key
+    return TITLE_MARK + key if title_only else key
 
 
 def _clauses(filters: CompiledFilters) -> Clauses | None:
@@ -464,7 +461,7 @@ class _Phrases:
                     if text.contains(tokens):
                         found.add(" ".join(tokens))
         keys |= title_keys
-        keys.update([_TITLE + key for key in title_keys])
+        keys.update([TITLE_MARK + key for key in title_keys])
         return frozenset(keys)
 
 

@@ -18,8 +18,8 @@ import pytest
 import pytest_asyncio
 
 from schemas import ClassifiedNotice, SubscriptionFilters
-from schemas.filtering.rules import subscription_matches
-from services.api.app import Api
+from schemas.filtering.rules import CompiledFilters, subscription_matches
+from services.api.app import Api, _candidates
 from services.classifier.classify import Classifier
 from services.ingest.sources import parse_document
 from services.runtime.settings import Settings
@@ -243,6 +243,35 @@ async def test_a_notice_stored_before_cpv_prefixes_were_kept_still_matches_a_cpv
     finally:
         await pool.execute("UPDATE notices SET cpv_prefixes = $2 WHERE notice_id = $1", design.notice_id, kept)
     assert [item["notice_id"] for item in answer["sample"]] == [design.notice_id]
+
+
+async def test_a_keyword_preview_reads_only_the_notices_with_one_of_its_necessary_tokens(stack: PreviewStack) -> None:
+    towing = stack.notices["boamp/xml-v230/test-pub.xml"]
+    pool = stack.api.runtime.pool
+    kept = await pool.fetchval("SELECT search_tokens FROM notices WHERE notice_id = $1", towing.notice_id)
+    title_keys = {key for key in kept if key.startswith("^")}
+    assert "remorquag" in kept and title_keys and {key[1:] for key in title_keys} <= set(kept)
+    filters = CompiledFilters.of(SubscriptionFilters.model_validate({"keywords": "remorquage OR dépannage"}))
+    where, args = _candidates(filters, NOW - timedelta(days=30))
+    read = await pool.fetch(f"SELECT notice_id FROM notices WHERE {where}", *args)
+    assert [row["notice_id"] for row in read] == [towing.notice_id]  # of the 8 notices of the window
+    answer = await stack.preview({"filters": {"keywords": "remorquage OR dépannage"}})
+    assert (answer["notices_considered"], answer["matches"]) == (8, 1)
+    assert [item["notice_id"] for item in answer["sample"]] == [towing.notice_id]
+
+
+async def test_a_notice_stored_before_search_tokens_were_kept_still_matches_a_keyword_filter(
+    stack: PreviewStack,
+) -> None:
+    towing = stack.notices["boamp/xml-v230/test-pub.xml"]
+    pool = stack.api.runtime.pool
+    kept = await pool.fetchval("SELECT search_tokens FROM notices WHERE notice_id = $1", towing.notice_id)
+    await pool.execute("UPDATE notices SET search_tokens = NULL WHERE notice_id = $1", towing.notice_id)
+    try:
+        answer = await stack.preview({"filters": {"keywords": "remorquage"}})
+    finally:
+        await pool.execute("UPDATE notices SET search_tokens = $2 WHERE notice_id = $1", towing.notice_id, kept)
+    assert [item["notice_id"] for item in answer["sample"]] == [towing.notice_id]
 
 
 async def test_unknown_codes_are_refused_on_preview_and_create_with_every_bad_value(stack: PreviewStack) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,12 @@ from schemas.filtering.query import (
     parse_keyword_query,
     required_tokens,
 )
+from schemas.filtering.rules import CompiledFilters, NoticeView, query_search_keys, reasons, search_keys
 from schemas.filtering.text import tokens
 from schemas.notice import ClassifiedNotice
+from schemas.subscription import SubscriptionFilters
+
+from .factories import make_notice
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 _UBL = {
@@ -554,3 +559,46 @@ def test_parse_describe_match_and_index_keys_agree(node: _Node, fields: list[lis
             map(contained, clauses.excluded)
         )
         assert holds is (found is not None)
+
+
+# --- Search keys: what a store of notices narrows keyword queries on before matching ---
+
+_NOW = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def _keyword_filters(query: str, *, title_only: bool = False) -> CompiledFilters:
+    return CompiledFilters.of(
+        SubscriptionFilters.model_validate({"keywords": {"query": query, "title_only": title_only}})
+    )
+
+
+def test_search_keys_mark_the_title_and_title_only_queries_look_there() -> None:
+    view = NoticeView.of(make_notice(title="Travaux de voirie", description="Réfection des enrobés"))
+    assert search_keys(view) == frozenset({"travail", "voiri", "refection", "enrob", "^travail", "^voiri"})
+    assert query_search_keys(_keyword_filters("voirie")) == frozenset({"voiri"})
+    title_only = _keyword_filters("enrobés OR voiries", title_only=True)
+    assert query_search_keys(title_only) == frozenset({"^enrob", "^voiri"})
+    assert query_search_keys(_keyword_filters('"travaux de voirie" -entretien')) == frozenset({"travail"})
+    assert query_search_keys(CompiledFilters.of(SubscriptionFilters())) is None
+    # Only in the description: a title-only query on it neither matches nor finds a key.
+    enrobes = _keyword_filters("enrobés", title_only=True)
+    assert reasons(enrobes, view, _NOW) is None
+    assert not query_search_keys(enrobes) & search_keys(view)  # type: ignore[operator]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    node=_positive_nodes(),
+    title=st.lists(st.sampled_from(_TEXT_WORDS), min_size=1, max_size=8),
+    description=st.lists(st.sampled_from(_TEXT_WORDS), max_size=10),
+    title_only=st.booleans(),
+)
+def test_a_notice_a_query_matches_has_one_of_the_query_search_keys(
+    node: _Node, title: list[str], description: list[str], title_only: bool
+) -> None:
+    filters = _keyword_filters(_render(node), title_only=title_only)
+    view = NoticeView.of(make_notice(title=" ".join(title), description=" ".join(description) or None))
+    keys = query_search_keys(filters)
+    assert keys  # a parsed query always looks for a word
+    if reasons(filters, view, _NOW) is not None:
+        assert keys & search_keys(view)
