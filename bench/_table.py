@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+
+def run_facts() -> dict[str, Any]:
+    """When and on what a benchmark ran: the first keys of every `bench/results/*.json`."""
+    return {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
 
 
 @dataclass(frozen=True)

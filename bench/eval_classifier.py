@@ -13,15 +13,12 @@ Writes `bench/results/classifier.json` and prints a table. Run: `python -m bench
 from __future__ import annotations
 
 import json
-import os
-import platform
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from bench._table import Row, print_table
+from bench._table import Row, print_table, run_facts
 from schemas.notice import Notice
 from services.classifier.inference import CpvInferrer, texts_for_inference
 from services.ingest.sources import parse_document
@@ -119,9 +116,7 @@ def run() -> list[Row]:
         "other languages": [c for c in cases if c.language not in ("fr", "en")],
     }
     results = {
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
+        **run_facts(),
         "notices_with_cpv": notices,
         "distinct_texts": len(cases),
         "k": _K,

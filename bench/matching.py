@@ -28,18 +28,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import json
 import math
-import os
-import platform
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -49,7 +44,8 @@ import psutil  # type: ignore[import-untyped]
 
 from bench._matcher_workload import Workload, matched_at
 from bench._pg_matcher import PostgresMatcher
-from bench._table import Row, print_table
+from bench._stack import stack_environment
+from bench._table import Row, print_table, run_facts
 from schemas import ClassifiedNotice, Subscription
 from schemas.filtering.rules import NoticeView
 from services.matcher.index import Hit, SubscriptionIndex, brute_force_match
@@ -341,22 +337,6 @@ def _measure_in_fresh_process(workload: Workload, size: int, database_url: str) 
         return pool.submit(measure, workload, size, database_url).result()
 
 
-@contextlib.contextmanager
-def _database() -> Iterator[str]:
-    """DATABASE_URL when set, else an embedded PostgreSQL for the duration of the run."""
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        yield url
-        return
-    from services.runtime.embedded import EmbeddedStack
-
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-matcher-") as workdir,
-        EmbeddedStack(Path(workdir), kafka=False) as stack,
-    ):
-        yield stack.environment()["DATABASE_URL"]
-
-
 def _rows(result: dict[str, Any]) -> list[Row]:
     size, index, pg, brute = result["subscriptions"], result["index"], result["postgres"], result["brute_force"]
     at = f"{size:,} subs"
@@ -428,7 +408,8 @@ def run(sizes: tuple[int, ...] = SIZES) -> list[Row]:
     _progress("loading and classifying the fixture notices")
     workload = Workload.load()
     results = []
-    with _database() as database_url:
+    with stack_environment(kafka=False) as environment:
+        database_url = environment["DATABASE_URL"]
         for size in sizes:
             started = time.perf_counter()
             results.append(_measure_in_fresh_process(workload, size, database_url))
@@ -445,9 +426,7 @@ def _report(workload: Workload, results: list[dict[str, Any]]) -> dict[str, Any]
     for notice in notices:
         languages[notice.language] = languages.get(notice.language, 0) + 1
     return {
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
+        **run_facts(),
         "units": "times in µs per notice, memory in bytes",
         "workload": {
             "seed": workload.seed,

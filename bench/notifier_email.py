@@ -15,8 +15,6 @@ import asyncio
 import json
 import logging
 import multiprocessing
-import os
-import platform
 import shutil
 import ssl
 import subprocess
@@ -31,7 +29,7 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
-from bench._table import Row, print_table
+from bench._table import Row, print_table, run_facts
 from schemas import Criterion, Match, MatchedSubscription, MatchReason, NoticeKind, NoticeSummary, match_id_for
 from services.notifier.email.message import build_message, list_id_for, message_id_for
 from services.notifier.email.render import render_alert
@@ -235,9 +233,7 @@ def _run_setup(name: str, folder: Path, certificate: tuple[str, str] | None, mes
 def run() -> list[Row]:
     messages = _messages(_EMAILS_PER_ROUND)
     results: dict[str, Any] = {
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
+        **run_facts(),
         "unit": "emails per second, best of the rounds",
         "emails_per_round": _EMAILS_PER_ROUND,
         "rounds": _ROUNDS,

@@ -20,17 +20,15 @@ import asyncio
 import contextlib
 import json
 import math
-import os
-import platform
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench._table import Row
+from bench._stack import stack_environment
+from bench._table import Row, run_facts
 from schemas import (
     Criterion,
     Match,
@@ -248,19 +246,6 @@ async def _fast_latency(bench: _Bench, *, with_slow: bool) -> dict[str, Any]:
     }
 
 
-@contextlib.contextmanager
-def _stack() -> Iterator[dict[str, str]]:
-    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and os.environ.get("DATABASE_URL"):
-        yield {k: os.environ[k] for k in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")} | {
-            "KAFKA_ENABLE_IDEMPOTENCE": os.environ.get("KAFKA_ENABLE_IDEMPOTENCE", "true")
-        }
-        return
-    from services.runtime.embedded import EmbeddedStack
-
-    with tempfile.TemporaryDirectory(prefix="bench-webhooks-") as workdir, EmbeddedStack(Path(workdir)) as stack:
-        yield stack.environment()
-
-
 @contextlib.asynccontextmanager
 async def _notifier(environment: dict[str, str]) -> AsyncIterator[Notifier]:
     settings = Settings(
@@ -294,9 +279,7 @@ async def _measure(environment: dict[str, str]) -> dict[str, Any]:
     direct_one = await _direct(1, _ONE_ENDPOINT, limit)
     direct_spread = await _direct(_SPREAD_ENDPOINTS, _SPREAD_EACH, min(_GLOBAL_CONCURRENCY, _SPREAD_ENDPOINTS * limit))
     return {
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
+        **run_facts(),
         "max_in_flight_per_endpoint": limit,
         "slow_endpoint_answers_after_seconds": _SLOW_SECONDS,
         "throughput": {"one_endpoint": one, "spread": spread},
@@ -313,7 +296,7 @@ def _merge(webhooks: dict[str, Any]) -> None:
 
 
 def run() -> list[Row]:
-    with _stack() as environment:
+    with stack_environment() as environment:
         result = asyncio.run(_measure(environment))
     _merge(result)
     one, spread = result["throughput"]["one_endpoint"], result["throughput"]["spread"]

@@ -6,15 +6,13 @@ Also writes `bench/results/ingest.json`: notices per second on one core, per for
 from __future__ import annotations
 
 import json
-import os
-import platform
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
-from bench._table import Row, per_second
+from bench._table import Row, per_second, run_facts
 from services.classifier.classify import Classifier
 from services.ingest.sources import parse_document
 
@@ -36,9 +34,7 @@ def _documents(folder: str, pattern: str) -> list[tuple[Path, bytes]]:
 def run() -> list[Row]:
     rows: list[Row] = []
     results: dict[str, object] = {
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
+        **run_facts(),
         "unit": "notices per second on one core",
         "formats": {},
     }
