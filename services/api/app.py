@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -35,7 +36,15 @@ from schemas import (
     Topic,
     WebhookEndpoint,
 )
-from schemas.filtering.rules import CompiledFilters, NoticeView, query_search_keys, reasons, search_keys
+from schemas.filtering.query import Term, as_clauses
+from schemas.filtering.rules import (
+    TITLE_MARK,
+    CompiledFilters,
+    NoticeView,
+    query_search_keys,
+    reasons,
+    search_keys,
+)
 from services.api import keys, outbox, unsubscribe
 from services.api.filters import FilterValidator
 from services.api.records import subscription_from_row
@@ -214,16 +223,35 @@ class Api:
 
         Each notice is matched as the matcher would have when it was published (deadline criteria included); a
         notice without a publication date counts from when it reached the API. The window is narrowed in SQL by the
-        criteria the read model's columns hold, then streamed in chunks and matched in a worker thread, so that a
-        long preview does not stall the other requests.
+        criteria the read model's columns hold; when those are all the filters' criteria (`_Selection.exact`), SQL
+        counts and only the sample is matched. Otherwise the candidates are streamed in chunks and matched in a
+        worker thread, so that a long preview does not stall the other requests.
         """
         compiled = CompiledFilters.of(filters)  # the query parses: check_filters ran first
         since = datetime.now(UTC) - timedelta(days=days)
-        where, args = _candidates(compiled, since)
-        matched = 0
-        shown: list[dict[str, Any]] = []
+        selection = _selection(compiled, since)
+        where, args = selection.where, selection.args
         async with self.runtime.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            considered = await conn.fetchval("SELECT count(*) FROM notices WHERE listed_at >= $1", since)
+            # Notices stored before the read model kept prefixes and tokens are matched one by one.
+            considered, older = await conn.fetchrow(
+                """SELECT count(*), count(*) FILTER (WHERE search_tokens IS NULL OR cpv_prefixes IS NULL)
+                   FROM notices WHERE listed_at >= $1""",
+                since,
+            )
+            if selection.exact and not older:
+                # SQL counts; only the sample is read and matched, for its reasons.
+                matched = await conn.fetchval(f"SELECT count(*) FROM notices WHERE {where}", *args)
+                rows = await conn.fetch(
+                    f"SELECT document, listed_at FROM notices WHERE {where} ORDER BY listed_at DESC, notice_id "
+                    f"LIMIT {sample:d}",
+                    *args,
+                )
+                found, shown = await asyncio.to_thread(_match_chunk, compiled, rows, sample)
+                if found == len(rows):
+                    return {"days": days, "notices_considered": considered, "matches": matched, "sample": shown}
+                _log.error("preview: the SQL selection and the matching rules disagree; matching every notice")
+            matched = 0
+            shown = []
             cursor = await conn.cursor(
                 f"SELECT document, listed_at FROM notices WHERE {where} ORDER BY listed_at DESC, notice_id", *args
             )
@@ -581,36 +609,70 @@ async def _ask_notifier(settings: Settings, method: str, path: str, params: dict
         raise HTTPException(503, "the notifier is unavailable; retry in a moment") from None
 
 
-def _candidates(compiled: CompiledFilters, since: datetime) -> tuple[str, list[Any]]:
-    """The SQL condition for the notices of the window that can match, and its arguments.
+@dataclass(frozen=True)
+class _Selection:
+    """The SQL condition for the notices of a preview's window that can match, and its arguments.
 
-    Only narrows: each condition is necessary for `reasons` to match (a notice has one of the kinds, departments,
-    regions, sectors or CPV prefixes asked, and one of the keyword query's necessary tokens), and `reasons` still
-    decides every candidate.
+    Each condition is necessary for `reasons` to match: a notice has one of the kinds, departments, regions,
+    sectors or CPV prefixes asked, and the keyword query's tokens. When `exact`, the condition holds on exactly
+    the notices `reasons` matches, among those stored with search tokens: every criterion of the filters is one
+    the columns say, and the keyword query, if any, is clauses of single words (`query.as_clauses`).
     """
+
+    where: str
+    args: list[Any]
+    exact: bool
+
+
+def _selection(compiled: CompiledFilters, since: datetime) -> _Selection:
     conditions: list[str] = ["listed_at >= $1"]
     args: list[Any] = [since]
 
-    def argument(value: list[str]) -> str:
-        args.append(value)
+    def argument(values: Iterable[str]) -> str:
+        args.append(sorted(values))
         return f"${len(args)}::text[]"
 
     if compiled.kinds:
-        conditions.append(f"kind = ANY({argument(list(compiled.kinds))})")
+        conditions.append(f"kind = ANY({argument(compiled.kinds)})")
     for column, values in (
         ("departments", compiled.departments),
         ("regions", compiled.regions),
         ("sectors", compiled.sectors),
     ):
         if values:
-            conditions.append(f"{column} && {argument(list(values))}")
+            conditions.append(f"{column} && {argument(values)}")
     if compiled.cpv:
-        prefixes = [prefix for _code, prefix in compiled.cpv]
-        conditions.append(f"(cpv_prefixes IS NULL OR cpv_prefixes && {argument(prefixes)})")
-    keys = query_search_keys(compiled)
-    if keys:
-        conditions.append(f"(search_tokens IS NULL OR search_tokens && {argument(sorted(keys))})")
-    return " AND ".join(conditions), args
+        conditions.append(f"(cpv_prefixes IS NULL OR cpv_prefixes && {argument(p for _code, p in compiled.cpv)})")
+    exact = not (
+        compiled.countries
+        or compiled.buyer_categories
+        or compiled.procedure_types
+        or compiled.buyers
+        or compiled.sme_suitable is not None
+        or compiled.reserved is not None
+        or compiled.value_min is not None
+        or compiled.value_max is not None
+        or compiled.min_days_left is not None
+    )
+    if compiled.query is not None:
+        clauses = as_clauses(compiled.query)
+        mark = TITLE_MARK if compiled.title_only else ""
+        terms = [] if clauses is None else [*(t for clause in clauses.required for t in clause), *clauses.excluded]
+        if clauses is not None and all(len(term.tokens) == 1 for term in terms):
+            # A single word is found exactly when it is among the notice's search tokens.
+            def words(terms: Iterable[Term]) -> str:
+                return argument({mark + term.tokens[0] for term in terms})
+
+            parts = [f"search_tokens && {words(clause)}" for clause in clauses.required]
+            if clauses.excluded:
+                parts.append(f"NOT (search_tokens && {words(clauses.excluded)})")
+            conditions.append(f"(search_tokens IS NULL OR ({' AND '.join(parts)}))")
+        else:
+            exact = False  # phrases, or a shape the clauses cannot say: `reasons` decides
+            keys = query_search_keys(compiled)
+            if keys:
+                conditions.append(f"(search_tokens IS NULL OR search_tokens && {argument(keys)})")
+    return _Selection(" AND ".join(conditions), args, exact)
 
 
 def _match_chunk(compiled: CompiledFilters, rows: list[asyncpg.Record], room: int) -> tuple[int, list[dict[str, Any]]]:

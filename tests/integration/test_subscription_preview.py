@@ -19,7 +19,7 @@ import pytest_asyncio
 
 from schemas import ClassifiedNotice, SubscriptionFilters
 from schemas.filtering.rules import CompiledFilters, subscription_matches
-from services.api.app import Api, _candidates
+from services.api.app import Api, _selection
 from services.classifier.classify import Classifier
 from services.ingest.sources import parse_document
 from services.runtime.settings import Settings
@@ -214,12 +214,19 @@ async def test_days_left_are_counted_from_when_each_notice_was_published(stack: 
         {"countries": ["PL"]},
         {"procedure_types": ["restricted"], "departments": ["87", "62", "13"]},
         {"keywords": "collecte OR remorquage OR toiture", "sectors": ["nettoyage", "transport", "batiment"]},
+        {"keywords": "(déchetterie OR collecte) -papier"},
+        {"keywords": "(conception OR maîtrise) -lycée", "kinds": ["competition"]},
+        {"keywords": {"query": "maîtrise OR remorquage", "title_only": True}},
+        {"keywords": '"maîtrise d\'œuvre" OR remorquage'},
+        {"keywords": "services", "cpv": ["71000000"], "value_max": 1000000},
+        {},
     ],
 )
 async def test_the_preview_agrees_with_the_matchers_verdict_on_every_stored_notice(
-    stack: PreviewStack, filters: dict[str, Any]
+    stack: PreviewStack, filters: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     answer = await stack.preview({"filters": filters, "sample": 50})
+    assert "disagree" not in caplog.text  # where SQL counts alone, it counted what the matching rules match
     parsed = SubscriptionFilters.model_validate(filters)
     in_window = [file for file in stack.notices if file != "boamp/xml-v230/test-attribution-10.xml"]
     expected = [
@@ -252,9 +259,15 @@ async def test_a_keyword_preview_reads_only_the_notices_with_one_of_its_necessar
     title_keys = {key for key in kept if key.startswith("^")}
     assert "remorquag" in kept and title_keys and {key[1:] for key in title_keys} <= set(kept)
     filters = CompiledFilters.of(SubscriptionFilters.model_validate({"keywords": "remorquage OR dépannage"}))
-    where, args = _candidates(filters, NOW - timedelta(days=30))
-    read = await pool.fetch(f"SELECT notice_id FROM notices WHERE {where}", *args)
+    selection = _selection(filters, NOW - timedelta(days=30))
+    assert selection.exact  # SQL alone counts the matches
+    read = await pool.fetch(f"SELECT notice_id FROM notices WHERE {selection.where}", *selection.args)
     assert [row["notice_id"] for row in read] == [towing.notice_id]  # of the 8 notices of the window
+    # A phrase is decided by the matching rules, on the notices that have its rarest word only.
+    phrase = _selection(CompiledFilters.of(SubscriptionFilters(keywords='"maîtrise d\'œuvre"')), NOW - timedelta(30))
+    assert not phrase.exact
+    read = await pool.fetch(f"SELECT notice_id FROM notices WHERE {phrase.where}", *phrase.args)
+    assert len(read) == 3
     answer = await stack.preview({"filters": {"keywords": "remorquage OR dépannage"}})
     assert (answer["notices_considered"], answer["matches"]) == (8, 1)
     assert [item["notice_id"] for item in answer["sample"]] == [towing.notice_id]
