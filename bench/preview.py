@@ -4,8 +4,8 @@ against the same previews reading and matching every notice of the window.
 Workload: the real notices of the matcher benchmark (`bench._matcher_workload.load_notices`: every fixture format,
 84 notices), stored with the API's own read-model insert (`Api.store_notice`), then copied in SQL under new ids
 until the read model holds `NOTICES` notices, their publication dates spread evenly over the last 30 days. The
-previews are keyword-only filters, the case no other column narrows: common and rare words, a phrase, an OR, a
-title-only query, a word no notice has (`QUERIES`).
+previews are mostly keyword-only filters: common and rare words, a phrase, an OR, a title-only query, a word no
+notice has; then a kind alone, and a criterion the read model has no column for (`QUERIES`).
 
 Baseline, same run, same notices: the same previews once `search_tokens` is NULL on every row, which is how the
 read model keeps notices stored before that column: every notice of the window is fetched, parsed and matched.
@@ -33,14 +33,16 @@ from services.runtime.settings import Settings
 RESULTS = Path(__file__).parent / "results" / "preview.json"
 NOTICES = 20_000
 DAYS = 30
-# label -> the `keywords` of the filters previewed
-QUERIES = {
-    "common word": "services",
-    "rare word": "remorquage",
-    "phrase": '"maîtrise d\'œuvre"',
-    "three words ORed": "voirie OR chaussée OR enrobés",
-    "title only": {"query": "travaux", "title_only": True},
-    "word no notice has": "téléphérique",
+# label -> the filters previewed
+QUERIES: dict[str, dict[str, Any]] = {
+    "common word": {"keywords": "services"},
+    "rare word": {"keywords": "remorquage"},
+    "phrase": {"keywords": '"maîtrise d\'œuvre"'},
+    "three words ORed": {"keywords": "voirie OR chaussée OR enrobés"},
+    "title only": {"keywords": {"query": "travaux", "title_only": True}},
+    "word no notice has": {"keywords": "téléphérique"},
+    "a kind, no keywords": {"kinds": ["competition"]},
+    "a value range (not in SQL)": {"keywords": "services", "value_max": 1_000_000},
 }
 _NARROWED_RUNS, _BASELINE_RUNS = 5, 2
 
@@ -105,17 +107,17 @@ async def _measure(environment: dict[str, str]) -> dict[str, Any]:
         _progress(f"filling the read model with {NOTICES:,} notices")
         stored = await _fill(api)
         queries: dict[str, Any] = {}
-        for label, keywords in QUERIES.items():
-            filters = SubscriptionFilters.model_validate({"keywords": keywords})
+        for label, asked in QUERIES.items():
+            filters = SubscriptionFilters.model_validate(asked)
             seconds, matches = await _time_previews(api, filters, _NARROWED_RUNS)
-            queries[label] = {"keywords": keywords, "matches": matches, "seconds": seconds}
+            queries[label] = {"filters": asked, "matches": matches, "seconds": seconds}
             _progress(f"{label}: {matches:,} matches in {seconds * 1000:,.0f} ms")
         _progress("baseline: the same previews without search tokens")
         kept = await pool.fetch("SELECT notice_id, search_tokens FROM notices")
         await pool.execute("UPDATE notices SET search_tokens = NULL")
         try:
-            for label, keywords in QUERIES.items():
-                filters = SubscriptionFilters.model_validate({"keywords": keywords})
+            for label, asked in QUERIES.items():
+                filters = SubscriptionFilters.model_validate(asked)
                 seconds, matches = await _time_previews(api, filters, _BASELINE_RUNS)
                 if matches != queries[label]["matches"]:
                     raise AssertionError(f"{label}: {queries[label]['matches']} matches narrowed, {matches} in full")
