@@ -49,8 +49,10 @@ class Notifier:
         self._tasks: set[asyncio.Task[None]] = set()
         self._dispatcher: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
-        self._webhooks = WebhookDispatch(settings, self.runtime, start=self._start_later)
         self.email = EmailSender(settings, self.runtime, delivered=self._delivered)  # its own loop sends digests
+        self._webhooks = WebhookDispatch(
+            settings, self.runtime, start=self._start_later, send_notice=self.email.send_notice
+        )
         self.runtime.on_start(self._start_dispatcher)
         self.runtime.on_stop(self._stop_dispatcher)
 

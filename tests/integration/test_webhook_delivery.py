@@ -25,6 +25,7 @@ from schemas import Criterion, Match, MatchedSubscription, MatchReason, NoticeKi
 from schemas import WebhookEndpoint as EndpointEvent
 from services.api.app import Api
 from services.notifier.app import Notifier
+from services.notifier.email import digest_queue
 from services.notifier.webhooks.signing import generate_secret
 from services.platform.sinks import MailSink
 from services.runtime.processes import free_port
@@ -315,6 +316,37 @@ async def test_an_endpoint_failing_for_the_whole_period_is_disabled_and_its_owne
     assert f"tenderwatch stopped calling your webhook {receiver.url}/down ({endpoint_id})" in text
     assert "Reason: every call failed since " in text
     assert f"/v1/webhook-endpoints/{endpoint_id}/rotate-secret" in text
+
+
+async def test_the_owner_of_a_disabled_endpoint_is_not_emailed_at_a_suppressed_address(
+    settings: Settings, tmp_path: Path
+) -> None:
+    mail = MailSink(tmp_path / "mail")
+    mail.start()
+    owner = f"parti-{_stamp()}@dupont.example"
+    try:
+        async with (
+            ScriptedReceiver(lambda _request: Answer(410)) as receiver,
+            running(Notifier(_settings(settings, smtp_host=mail.host, smtp_port=mail.port))) as notifier,
+        ):
+            await digest_queue.suppress(notifier.runtime.pool, owner, "recipient refused: 550 5.1.1 gone")
+            subscriber = f"acc_{_stamp()}"
+            endpoint_id = await _publish_endpoint(
+                notifier, subscriber, f"{receiver.url}/gone", secret=generate_secret(), owner_email=owner
+            )
+            gone = _match(subscriber, endpoint_id)
+            await _publish_match(notifier, gone)
+            await _settled(notifier, gone, "suppressed")
+
+            async def settled_notice() -> Any:
+                return await notifier.runtime.pool.fetchval(
+                    "SELECT owner_notified_at FROM webhook_endpoints WHERE endpoint_id = $1", endpoint_id
+                )
+
+            await eventually(settled_notice, "the owner's notice to be settled")
+    finally:
+        mail.stop()
+    assert mail.messages() == []  # the notice is settled without an email to the suppressed address
 
 
 # --- a slow endpoint ------------------------------------------------------------------------------------------

@@ -81,8 +81,8 @@ class EmailSender:
 
         With `changes` the email is an update saying what changed; with `announced_by` it says that the planned
         purchase the subscriber was alerted about is now a call for tender."""
-        if reason := await digest_queue.suppression(self.runtime.pool, target):
-            return Outcome.suppressed(f"{target} is on the suppression list: {reason}")
+        if (suppressed := await self._suppressed(target)) is not None:
+            return suppressed
         unsubscribe_url = self._unsubscribe_url([match], target)
         rendered = render_alert(
             match,
@@ -154,8 +154,8 @@ class EmailSender:
     async def _digest_outcome(self, digest: digest_queue.PendingDigest) -> Outcome:
         if not digest.deliveries:
             return Outcome.suppressed("nothing left to send in this digest")  # and so no email
-        if reason := await digest_queue.suppression(self.runtime.pool, digest.target):
-            return Outcome.suppressed(f"{digest.target} is on the suppression list: {reason}")
+        if (suppressed := await self._suppressed(digest.target)) is not None:
+            return suppressed
         matches = _latest_versions([d.match for d in digest.deliveries])
         schedule = _digest_schedule(matches, digest.target)
         unsubscribe_url = self._unsubscribe_url(matches, digest.target)
@@ -212,6 +212,17 @@ class EmailSender:
             return None
         token = make_token(secret.get_secret_value(), subscription_ids[:MAX_SUBSCRIPTIONS], email)
         return f"{self.settings.public_base_url.rstrip('/')}/v1/unsubscribe/{quote(token, safe='')}"
+
+    async def send_notice(self, message: EmailMessage, target: str, key: str) -> Outcome:
+        """A service email that is not an alert (a webhook endpoint disabled...) by the rules alerts follow: never to
+        an address on the suppression list, and an address the server refuses for good goes on it."""
+        if (suppressed := await self._suppressed(target)) is not None:
+            return suppressed
+        return await self._send(message, target, key)
+
+    async def _suppressed(self, target: str) -> Outcome | None:
+        reason = await digest_queue.suppression(self.runtime.pool, target)
+        return None if reason is None else Outcome.suppressed(f"{target} is on the suppression list: {reason}")
 
     async def _send(self, message: EmailMessage, target: str, key: str) -> Outcome:
         outcome = await self.smtp.send(message)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from email.message import EmailMessage
 
 import asyncpg
 from starlette.routing import Route
 
 from schemas import Channel, WebhookEndpoint
 from services.notifier import queue
-from services.notifier.email.smtp import send_email
 from services.notifier.outcome import Outcome, OutcomeKind
 from services.notifier.webhooks import endpoints
 from services.notifier.webhooks.deliver import WebhookSender
@@ -47,11 +47,13 @@ class WebhookDispatch:
         runtime: Runtime,
         *,
         start: Callable[[queue.PendingDelivery], None],
+        send_notice: Callable[[EmailMessage, str, str], Awaitable[Outcome]],
         resolver: Resolver = system_resolver,
     ) -> None:
         self.settings = settings
         self._runtime = runtime
         self._start = start
+        self._send_notice = send_notice  # the email side's: suppression list included
         self._sender = WebhookSender(
             timeout=settings.webhook_timeout,
             max_response_bytes=settings.webhook_max_response_bytes,
@@ -204,7 +206,8 @@ class WebhookDispatch:
             await self._tell_owner(disabled)
 
     async def _tell_owner(self, endpoint: endpoints.Endpoint) -> None:
-        """Email the owner that the endpoint was disabled, once: tried again on its next suppressed delivery."""
+        """Email the owner that the endpoint was disabled, once: tried again on its next suppressed delivery, unless
+        the address is on the suppression list (then nobody can be told, and the notice is settled as it is)."""
         if endpoint.owner_email is None or endpoint.disabled_at is None or endpoint.owner_notified_at is not None:
             return
         if endpoint.endpoint_id in self._telling:  # its other deliveries, suppressed at the same moment
@@ -217,12 +220,12 @@ class WebhookDispatch:
         )
         self._telling.add(endpoint.endpoint_id)
         try:
-            outcome = await send_email(message, self.settings)
+            outcome = await self._send_notice(message, endpoint.owner_email, f"webhook-disabled.{endpoint.endpoint_id}")
         finally:
             self._telling.discard(endpoint.endpoint_id)
-        if outcome.kind is OutcomeKind.SENT:
+        if outcome.kind in (OutcomeKind.SENT, OutcomeKind.SUPPRESSED):
             await endpoints.mark_owner_notified(self._pool, endpoint.endpoint_id, endpoint.disabled_at)
-        else:
+        if outcome.kind is not OutcomeKind.SENT:
             _log.warning(
                 "could not tell the owner their webhook endpoint was disabled",
                 extra={"endpoint_id": endpoint.endpoint_id, "detail": outcome.detail},
