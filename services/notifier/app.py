@@ -21,6 +21,7 @@ from services.notifier import queue
 from services.notifier.email.sender import EmailSender
 from services.notifier.outcome import Outcome
 from services.notifier.webhooks.dispatch import WebhookDispatch
+from services.runtime import correlation
 from services.runtime.metrics import record_delivery
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
@@ -118,6 +119,12 @@ class Notifier:
         task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, delivery: queue.PendingDelivery) -> None:
+        # The trace of the alerts.matched message it came from, for the attempt's log lines and alerts.delivered.
+        trace = delivery.correlation_id or correlation.new_correlation_id()
+        with correlation.bound(trace, notice_id=delivery.match.notice.notice_id):
+            await self._attempt(delivery)
+
+    async def _attempt(self, delivery: queue.PendingDelivery) -> None:
         started = time.perf_counter()
         try:
             if delivery.channel is Channel.EMAIL:

@@ -13,6 +13,7 @@ from services.notifier import digests
 from services.notifier.changes import Change, announced_by, changes_from_json, changes_to_json, what_changed
 from services.notifier.email import digest_queue
 from services.notifier.outcome import Outcome
+from services.runtime import correlation
 from services.runtime.settings import Settings, get_settings
 
 NOTIFY_CHANNEL = "tenderwatch_deliveries"
@@ -28,6 +29,7 @@ class PendingDelivery:
     attempts: int  # including the one now being made
     changes: tuple[Change, ...] = ()  # since the version of this notice the target was sent: an update
     announced_by: str | None = None  # the planned purchase, already sent to the target, this call for tender follows
+    correlation_id: str | None = None  # of the alerts.matched message it came from (None: recorded before it was)
 
 
 def delivery_id_for(subscriber_id: str, notice_id: str, version: str, channel: Channel, target: str) -> str:
@@ -72,14 +74,14 @@ async def record(conn: asyncpg.Connection, match: Match) -> int:
         inserted = await conn.fetchval(
             """INSERT INTO deliveries (delivery_id, subscriber_id, match_id, notice_id, notice_version, channel,
                                        target, language, match, status, duplicate_group, last_error, digest_at,
-                                       next_attempt_at, changes, announced_by)
+                                       next_attempt_at, changes, announced_by, correlation_id)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, coalesce($13, now()),
-                       $14::jsonb, $15)
+                       $14::jsonb, $15, $16)
                ON CONFLICT DO NOTHING RETURNING true""",
             delivery_id, match.subscriber_id, match.match_id, match.notice.notice_id, match.notice.version,
             channel.value, target, language, payload,
             "suppressed" if suppressed else "held" if digest_at is not None else "pending", group, suppressed,
-            digest_at, changes_to_json(changes), announced,
+            digest_at, changes_to_json(changes), announced, correlation.current_correlation_id(),
         )  # fmt: skip
         if inserted and not suppressed and digest_at is not None:
             await digest_queue.hold(
@@ -103,7 +105,7 @@ async def claim_due(pool: asyncpg.Pool, *, limit: int, lease: timedelta | None =
                   OR (status = 'sending' AND locked_until < now())
                ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
            RETURNING delivery_id, channel, target, language, match::text AS match, attempts, changes::text AS changes,
-                     announced_by""",
+                     announced_by, correlation_id""",
         limit,
         lease or get_settings().delivery_claim_lease,
     )
@@ -117,6 +119,7 @@ async def claim_due(pool: asyncpg.Pool, *, limit: int, lease: timedelta | None =
             attempts=r["attempts"],
             changes=changes_from_json(r["changes"]),
             announced_by=r["announced_by"],
+            correlation_id=r["correlation_id"],
         )
         for r in rows
     ]

@@ -44,6 +44,7 @@ from services.notifier import digests
 from services.notifier.app import Notifier
 from services.notifier.email import digest_queue
 from services.notifier.email.message import list_id_for, message_id_for
+from services.runtime.correlation import HEADER_CORRELATION_ID, HEADER_NOTICE_ID
 from services.runtime.processes import free_port
 from services.runtime.settings import Settings
 from tests.integration.kafka_records import read_records
@@ -373,6 +374,28 @@ async def test_a_deferred_email_is_retried_with_the_same_message_id(stack: Stack
         (1, "retry", "SMTP 451 4.3.0 Try again later"),
         (2, "sent", "Message accepted"),
     ]
+
+
+async def test_the_delivered_event_carries_the_trace_of_the_match_it_came_from(stack: Stack) -> None:
+    account, auth = await stack.account("trace")
+    address = f"trace-{time.time_ns()}@example.org"
+    subscription = await stack.subscription(auth, "Veille", {"email": address})
+    match = _match(account, [_matched(subscription)], title="Tracé")
+    trace = f"trace-{time.time_ns()}"
+    await stack.notifier.runtime.broker.publish(
+        match.model_dump_json().encode(),
+        Topic.ALERTS_MATCHED.value,
+        key=account.encode(),
+        headers={HEADER_CORRELATION_ID: trace},
+    )
+    await _emails_to(stack, address)
+    (record,) = await read_records(stack.settings, Topic.ALERTS_DELIVERED.value, key=account.encode(), want=1)
+    headers = {name: value.decode() for name, value in record.headers}
+    assert Delivery.model_validate_json(record.value).match_id == match.match_id
+    assert headers[HEADER_CORRELATION_ID] == trace
+    assert headers[HEADER_NOTICE_ID] == match.notice.notice_id
+    (row,) = await _delivery_rows(stack, match)
+    assert row["correlation_id"] == trace
 
 
 async def test_a_refused_address_is_suppressed_and_never_tried_again(stack: Stack) -> None:

@@ -27,6 +27,7 @@ class DigestDelivery:
     match: Match
     changes: tuple[Change, ...] = ()  # since the version the address was sent (see queue.record)
     announced_by: str | None = None
+    correlation_id: str | None = None  # see queue.PendingDelivery
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ async def claim_due(
         if not rows:
             return []
         items = await conn.fetch(
-            """SELECT digest_id, delivery_id, match::text AS match, changes::text AS changes, announced_by
+            """SELECT digest_id, delivery_id, match::text AS match, changes::text AS changes, announced_by,
+                      correlation_id
                FROM deliveries
                WHERE digest_id = ANY($1::text[]) AND status = 'held' ORDER BY delivery_id""",
             [r["digest_id"] for r in rows],
@@ -94,6 +96,7 @@ async def claim_due(
                 Match.model_validate_json(item["match"]),
                 changes_from_json(item["changes"]),
                 item["announced_by"],
+                item["correlation_id"],
             )
         )
     return [

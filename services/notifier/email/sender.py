@@ -26,6 +26,7 @@ from services.notifier.email.message import build_message, list_id_for, message_
 from services.notifier.email.render import RenderedEmail, describe_changes, digest_view, render, render_alert
 from services.notifier.email.smtp import SmtpPool
 from services.notifier.outcome import Outcome, OutcomeKind
+from services.runtime import correlation
 from services.runtime.metrics import record_delivery
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
@@ -149,7 +150,9 @@ class EmailSender:
         )
         if status in ("sent", "failed", "suppressed"):
             for item in digest.deliveries:
-                await self._publish(item.delivery_id, item.match, digest.target, status, digest.attempts, outcome)
+                trace = item.correlation_id or correlation.new_correlation_id()
+                with correlation.bound(trace, notice_id=item.match.notice.notice_id):
+                    await self._publish(item.delivery_id, item.match, digest.target, status, digest.attempts, outcome)
 
     async def _digest_outcome(self, digest: digest_queue.PendingDigest) -> Outcome:
         if not digest.deliveries:
