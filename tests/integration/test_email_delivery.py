@@ -470,11 +470,16 @@ async def test_a_daily_digest_groups_the_notices_of_its_period_in_one_email_by_d
     assert {(r["status"], r["digest_id"]) for r in rows} == {("sent", digest_id)}
     await stack.notifier.email.run_digests(now=send_time + timedelta(hours=1))
     assert len(stack.smtp.to(address)) == 1  # sent once
-    events = [
-        Delivery.model_validate_json(r.value)
-        for r in await read_records(stack.settings, Topic.ALERTS_DELIVERED.value, key=account.encode(), want=4)
-    ]
+    records = await read_records(stack.settings, Topic.ALERTS_DELIVERED.value, key=account.encode(), want=4)
+    events = [Delivery.model_validate_json(r.value) for r in records]
     assert {(e.match_id, e.status.value) for e in events} == {(m.match_id, "sent") for m in matches}
+    # Each notice of the digest keeps the trace of its own alerts.matched message.
+    traces = {
+        event.delivery_id: dict(record.headers)[HEADER_CORRELATION_ID].decode()
+        for event, record in zip(events, records, strict=True)
+    }
+    assert traces == {r["delivery_id"]: r["correlation_id"] for r in rows}
+    assert len(set(traces.values())) == 4
 
     # A notice recorded after the digest went out waits for the next one: nothing is sent twice, nothing lost.
     late = _match(account, [_matched(subscription)], title="Avis tardif", matched_at=send_time + timedelta(minutes=5))
