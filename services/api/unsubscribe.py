@@ -104,8 +104,10 @@ async def _check(settings: Settings, pool: asyncpg.Pool, token: str) -> _Verifie
         email = (json.loads(row["delivery"]).get("email") or "").strip().lower()
         if email:
             by_email.setdefault(email, []).append(row)
+    # The previous key, while set, keeps the links of emails sent before a rotation working.
+    keys = [key.get_secret_value() for key in (secret, settings.unsubscribe_previous_secret) if key is not None]
     for email, subscriptions in by_email.items():
-        if token_matches(secret.get_secret_value(), token, ids, email):
+        if any(token_matches(key, token, ids, email) for key in keys):
             return _Verified(email, subscriptions)
     return _page(404, _UNKNOWN_FR, _UNKNOWN_EN)
 

@@ -109,6 +109,11 @@ class Settings(BaseSettings):
         description="key of the HMAC that signs one-click unsubscribe links (32+ random bytes); required when "
         "PUBLIC_BASE_URL is not a loopback address; `tenderwatch run` generates one per run",
     )
+    unsubscribe_previous_secret: SecretStr | None = Field(
+        default=None,
+        description="the key UNSUBSCRIBE_SECRET had before a rotation: the api still accepts the links it signed "
+        "while it is set, so emails already sent keep working; leave it unset when the old key may have leaked",
+    )
 
     public_base_url: str = Field(
         default="http://127.0.0.1:8000",
@@ -175,6 +180,12 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_smtp_retry_schedule(cls, value: Any) -> Any:
         return _retry_schedule(value)
+
+    @field_validator("unsubscribe_secret", "unsubscribe_previous_secret", "operator_token", mode="before")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: Any) -> Any:
+        # `KEY=` in an env file or a compose default of "": an empty key would sign and accept anything.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _public_links_are_safe(self) -> Settings:

@@ -25,6 +25,8 @@ import httpx
 import pytest
 import pytest_asyncio
 from aiosmtpd.controller import Controller
+from fastapi import FastAPI
+from pydantic import SecretStr
 
 from schemas import (
     Criterion,
@@ -39,6 +41,7 @@ from schemas import (
     Topic,
     match_id_for,
 )
+from services.api import unsubscribe
 from services.api.app import Api
 from services.notifier import digests
 from services.notifier.app import Notifier
@@ -47,6 +50,7 @@ from services.notifier.email.message import list_id_for, message_id_for
 from services.runtime.correlation import HEADER_CORRELATION_ID, HEADER_NOTICE_ID
 from services.runtime.processes import free_port
 from services.runtime.settings import Settings
+from services.runtime.unsubscribe_tokens import make_token
 from tests.integration.kafka_records import read_records
 
 pytestmark = pytest.mark.integration
@@ -396,6 +400,25 @@ async def test_the_delivered_event_carries_the_trace_of_the_match_it_came_from(s
     assert headers[HEADER_NOTICE_ID] == match.notice.notice_id
     (row,) = await _delivery_rows(stack, match)
     assert row["correlation_id"] == trace
+
+
+async def test_links_signed_with_the_previous_key_work_only_while_it_is_set(stack: Stack) -> None:
+    _account, auth = await stack.account("rotation")
+    address = f"rotation-{time.time_ns()}@example.org"
+    subscription = await stack.subscription(auth, "Veille", {"email": address})
+    old_key = "the-unsubscribe-key-before-the-rotation"
+    path = f"/v1/unsubscribe/{make_token(old_key, [subscription['id']], address)}"
+
+    async def page(previous: str | None) -> httpx.Response:
+        settings = stack.settings.model_copy(update={"unsubscribe_previous_secret": previous and SecretStr(previous)})
+        app = FastAPI()
+        app.include_router(unsubscribe.router(settings, stack.api.runtime))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_BASE_URL) as client:
+            return await client.get(path)
+
+    refused, accepted = await page(None), await page(old_key)
+    assert refused.status_code == 404 and "Unknown unsubscribe link" in refused.text
+    assert accepted.status_code == 200 and '<form method="post"' in accepted.text and "Veille" in accepted.text
 
 
 async def test_a_refused_address_is_suppressed_and_never_tried_again(stack: Stack) -> None:

@@ -65,6 +65,7 @@ def settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Setti
 SECRET_PLACEHOLDERS = {
     "DATABASE_URL": "postgresql://tenderwatch:placeholder@postgres:5432/tenderwatch",
     "UNSUBSCRIBE_SECRET": "placeholder-unsubscribe-secret-of-32-bytes",
+    "UNSUBSCRIBE_PREVIOUS_SECRET": "placeholder-previous-unsubscribe-secret",
     "OPERATOR_TOKEN": "placeholder-operator-token",
     "SMTP_PASSWORD": "placeholder-smtp-password",
 }

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
+
 from services.runtime.logs import _JsonFormatter, redact
 from services.runtime.settings import Settings
 
@@ -39,3 +41,13 @@ def test_settings_come_from_the_environment_and_hide_secrets(monkeypatch: object
     assert settings.kafka_enable_idempotence is False
     assert settings.database_url.get_secret_value() == "postgresql://app:s3cret@db/tw"
     assert "s3cret" not in repr(settings)
+
+
+def test_a_blank_secret_is_unset_never_an_empty_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UNSUBSCRIBE_SECRET", "a-current-unsubscribe-key")
+    monkeypatch.setenv("UNSUBSCRIBE_PREVIOUS_SECRET", "")
+    monkeypatch.setenv("OPERATOR_TOKEN", "   ")
+    settings = Settings()
+    assert settings.unsubscribe_previous_secret is None and settings.operator_token is None
+    assert settings.unsubscribe_secret is not None
+    assert settings.unsubscribe_secret.get_secret_value() == "a-current-unsubscribe-key"
