@@ -68,6 +68,8 @@ _DOCUMENT_TYPES = (
     "application/octet-stream",
     "",
 )
+# Active API keys an account may hold at once: enough to rotate them per client, few enough to audit.
+_MAX_ACTIVE_API_KEYS = 10
 # Notices read and matched per round trip by a preview: enough to amortise the round trip, small enough to stream.
 _PREVIEW_CHUNK = 500
 
@@ -296,6 +298,69 @@ class Api:
                 )
             _log.info("account created", extra={"account_id": account})
             return {"id": account, "name": body.name, "email": body.email, "api_key": issued.api_key}
+
+        @app.post("/v1/api-keys", status_code=201)
+        async def issue_api_key(owner: Account) -> dict[str, Any]:
+            """A new key for the caller's account, shown once: for rotating keys without a gap."""
+            issued = keys.issue_api_key()
+            async with self.runtime.pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT 1 FROM accounts WHERE account_id = $1 FOR UPDATE", owner)
+                active = await conn.fetchval(
+                    "SELECT count(*) FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL", owner
+                )
+                if active >= _MAX_ACTIVE_API_KEYS:
+                    raise HTTPException(
+                        409, f"the account has {active} active API keys, the most it may hold: revoke one first"
+                    )
+                created_at = await conn.fetchval(
+                    "INSERT INTO api_keys (key_id, account_id, key_hash) VALUES ($1, $2, $3) RETURNING created_at",
+                    issued.key_id,
+                    owner,
+                    issued.key_hash,
+                )
+            _log.info("api key issued", extra={"account_id": owner, "key_id": issued.key_id})
+            return {"id": issued.key_id, "api_key": issued.api_key, "created_at": created_at.isoformat()}
+
+        @app.get("/v1/api-keys")
+        async def list_api_keys(owner: Account) -> list[dict[str, Any]]:
+            """The account's keys, revoked ones included, without their secrets (only their hashes are kept)."""
+            rows = await self.runtime.pool.fetch(
+                "SELECT key_id, created_at, revoked_at FROM api_keys WHERE account_id = $1 ORDER BY created_at, key_id",
+                owner,
+            )
+            return [
+                {
+                    "id": row["key_id"],
+                    "created_at": row["created_at"].isoformat(),
+                    "revoked_at": None if row["revoked_at"] is None else row["revoked_at"].isoformat(),
+                }
+                for row in rows
+            ]
+
+        @app.delete("/v1/api-keys/{key_id}", status_code=204)
+        async def revoke_api_key(key_id: str, owner: Account) -> Response:
+            """Revoke one of the account's keys, effective at once; never its last active one."""
+            async with self.runtime.pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT 1 FROM accounts WHERE account_id = $1 FOR UPDATE", owner)
+                key = await conn.fetchrow(
+                    "SELECT revoked_at FROM api_keys WHERE key_id = $1 AND account_id = $2", key_id, owner
+                )
+                if key is None:
+                    raise HTTPException(404, f"API key {key_id!r} not found")
+                if key["revoked_at"] is None:  # revoking a revoked key again changes nothing
+                    others = await conn.fetchval(
+                        """SELECT count(*) FROM api_keys
+                           WHERE account_id = $1 AND revoked_at IS NULL AND key_id <> $2""",
+                        owner,
+                        key_id,
+                    )
+                    if not others:
+                        raise HTTPException(
+                            409, "this is the account's last active API key: issue a new one (POST /v1/api-keys) first"
+                        )
+                    await conn.execute("UPDATE api_keys SET revoked_at = now() WHERE key_id = $1", key_id)
+                    _log.info("api key revoked", extra={"account_id": owner, "key_id": key_id})
+            return Response(status_code=204)
 
         @app.post("/v1/webhook-endpoints", status_code=201)
         async def create_endpoint(body: WebhookEndpointIn, owner: Account) -> dict[str, Any]:
