@@ -5,10 +5,10 @@ Workload: the real notices of the matcher benchmark (`bench._matcher_workload.lo
 84 notices), stored with the API's own read-model insert (`Api.store_notice`), then copied in SQL under new ids
 until the read model holds `NOTICES` notices, their publication dates spread evenly over the last 30 days. The
 previews are mostly keyword-only filters: common and rare words, a phrase, an OR, a title-only query, a word no
-notice has; then a kind alone, and a criterion the read model has no column for (`QUERIES`).
+notice has; then a kind alone, and a word with a value range (`QUERIES`).
 
-Baseline, same run, same notices: the same previews once `search_tokens` is NULL on every row, which is how the
-read model keeps notices stored before that column: every notice of the window is fetched, parsed and matched.
+Baseline, same run, same notices: the same previews once `search_tokens` and `matching_columns` are NULL on every
+row, as for notices stored before those columns: every notice of the window is fetched, parsed and matched.
 Both must count the same matches, or the run fails. Results in `bench/results/preview.json`;
 `python -m bench.preview` runs this benchmark alone.
 """
@@ -42,7 +42,7 @@ QUERIES: dict[str, dict[str, Any]] = {
     "title only": {"keywords": {"query": "travaux", "title_only": True}},
     "word no notice has": {"keywords": "téléphérique"},
     "a kind, no keywords": {"kinds": ["competition"]},
-    "a value range (not in SQL)": {"keywords": "services", "value_max": 1_000_000},
+    "a word and a value range": {"keywords": "services", "value_max": 1_000_000},
 }
 _NARROWED_RUNS, _BASELINE_RUNS = 5, 2
 
@@ -62,9 +62,12 @@ async def _fill(api: Api) -> int:
         await conn.execute(
             """INSERT INTO notices (notice_id, version, kind, title, buyer_name, departments, regions, sectors,
                                     published_at, deadline, document, classified_at, cpv_prefixes, search_tokens,
-                                    received_at)
+                                    countries, buyer_category, procedure, buyer_keys, sme_suitable, reserved,
+                                    value_eur, matching_columns, received_at)
                SELECT notice_id || ':copy-' || copy, version, kind, title, buyer_name, departments, regions, sectors,
-                      published_at, deadline, document, classified_at, cpv_prefixes, search_tokens, received_at
+                      published_at, deadline, document, classified_at, cpv_prefixes, search_tokens,
+                      countries, buyer_category, procedure, buyer_keys, sme_suitable, reserved,
+                      value_eur, matching_columns, received_at
                FROM notices, generate_series(1, $1) AS copy""",
             copies - 1,
         )
@@ -112,9 +115,9 @@ async def _measure(environment: dict[str, str]) -> dict[str, Any]:
             seconds, matches = await _time_previews(api, filters, _NARROWED_RUNS)
             queries[label] = {"filters": asked, "matches": matches, "seconds": seconds}
             _progress(f"{label}: {matches:,} matches in {seconds * 1000:,.0f} ms")
-        _progress("baseline: the same previews without search tokens")
+        _progress("baseline: the same previews on notices stored before the read model kept what the rules read")
         kept = await pool.fetch("SELECT notice_id, search_tokens FROM notices")
-        await pool.execute("UPDATE notices SET search_tokens = NULL")
+        await pool.execute("UPDATE notices SET search_tokens = NULL, matching_columns = NULL")
         try:
             for label, asked in QUERIES.items():
                 filters = SubscriptionFilters.model_validate(asked)
@@ -125,7 +128,7 @@ async def _measure(environment: dict[str, str]) -> dict[str, Any]:
                 _progress(f"{label}, in full: {seconds * 1000:,.0f} ms")
         finally:
             await pool.executemany(
-                "UPDATE notices SET search_tokens = $2 WHERE notice_id = $1",
+                "UPDATE notices SET search_tokens = $2, matching_columns = true WHERE notice_id = $1",
                 [(row["notice_id"], row["search_tokens"]) for row in kept],
             )
             await pool.execute("DELETE FROM notices")

@@ -35,6 +35,7 @@ from schemas import (
     SubscriptionFilters,
     Topic,
     WebhookEndpoint,
+    WithoutValue,
 )
 from schemas.filtering.query import Term, as_clauses
 from schemas.filtering.rules import (
@@ -197,16 +198,21 @@ class Api:
         await self.runtime.pool.execute(
             """INSERT INTO notices (notice_id, version, kind, title, buyer_name, departments, regions, sectors,
                                     published_at, deadline, document, classified_at, cpv_prefixes, search_tokens,
-                                    received_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, now())
+                                    countries, buyer_category, procedure, buyer_keys, sme_suitable, reserved,
+                                    value_eur, matching_columns, received_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14,
+                       $15, $16, $17, $18, $19, $20, $21, true, now())
                ON CONFLICT (notice_id) DO UPDATE SET version = $2, kind = $3, title = $4, buyer_name = $5,
                    departments = $6, regions = $7, sectors = $8, published_at = $9, deadline = $10,
                    document = $11::jsonb, classified_at = $12, cpv_prefixes = $13, search_tokens = $14,
-                   received_at = now()
+                   countries = $15, buyer_category = $16, procedure = $17, buyer_keys = $18, sme_suitable = $19,
+                   reserved = $20, value_eur = $21, matching_columns = true, received_at = now()
                WHERE notices.classified_at <= $12""",
             notice.notice_id, notice.version, notice.kind.value, notice.title, notice.buyer.name,
             notice.departments, notice.regions, notice.sectors, notice.published_at, notice.deadline,
             notice.model_dump_json(), notice.classified_at, sorted(view.cpv_prefixes), sorted(search_keys(view)),
+            sorted(view.countries), view.buyer_category, view.procedure, sorted(view.buyer_keys), view.sme_suitable,
+            view.reserved, view.value_eur,
         )  # fmt: skip
 
     def check_filters(self, filters: SubscriptionFilters) -> None:
@@ -225,18 +231,18 @@ class Api:
 
         Each notice is matched as the matcher would have when it was published (deadline criteria included); a
         notice without a publication date counts from when it reached the API. The window is narrowed in SQL by the
-        criteria the read model's columns hold; when those are all the filters' criteria (`_Selection.exact`), SQL
-        counts and only the sample is matched. Otherwise the candidates are streamed in chunks and matched in a
-        worker thread, so that a long preview does not stall the other requests.
+        values the read model keeps; when those say the whole of the filters (`_Selection.exact`: all but keyword
+        phrases), SQL counts and only the sample is matched. Otherwise the candidates are streamed in chunks and
+        matched in a worker thread, so that a long preview does not stall the other requests.
         """
         compiled = CompiledFilters.of(filters)  # the query parses: check_filters ran first
         since = datetime.now(UTC) - timedelta(days=days)
         selection = _selection(compiled, since)
         where, args = selection.where, selection.args
         async with self.runtime.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            # Notices stored before the read model kept prefixes and tokens are matched one by one.
+            # Notices stored before the read model kept every value the rules read are matched one by one.
             considered, older = await conn.fetchrow(
-                """SELECT count(*), count(*) FILTER (WHERE search_tokens IS NULL OR cpv_prefixes IS NULL)
+                """SELECT count(*), count(*) FILTER (WHERE matching_columns IS NULL)
                    FROM notices WHERE listed_at >= $1""",
                 since,
             )
@@ -678,10 +684,10 @@ async def _ask_notifier(settings: Settings, method: str, path: str, params: dict
 class _Selection:
     """The SQL condition for the notices of a preview's window that can match, and its arguments.
 
-    Each condition is necessary for `reasons` to match: a notice has one of the kinds, departments, regions,
-    sectors or CPV prefixes asked, and the keyword query's tokens. When `exact`, the condition holds on exactly
-    the notices `reasons` matches, among those stored with search tokens: every criterion of the filters is one
-    the columns say, and the keyword query, if any, is clauses of single words (`query.as_clauses`).
+    Each condition is necessary for `reasons` to match, read from the values the rules read, which the read model
+    keeps as `NoticeView` computes them. When `exact`, the condition holds on exactly the notices `reasons`
+    matches, among those stored with every such value (`matching_columns`): the keyword query, if any, is clauses
+    of single words (`query.as_clauses`); phrases and other shapes need the matching rules.
     """
 
     where: str
@@ -697,6 +703,10 @@ def _selection(compiled: CompiledFilters, since: datetime) -> _Selection:
         args.append(sorted(values))
         return f"${len(args)}::text[]"
 
+    def parameter(value: Any, cast: str) -> str:
+        args.append(value)
+        return f"${len(args)}::{cast}"
+
     if compiled.kinds:
         conditions.append(f"kind = ANY({argument(compiled.kinds)})")
     for column, values in (
@@ -708,17 +718,34 @@ def _selection(compiled: CompiledFilters, since: datetime) -> _Selection:
             conditions.append(f"{column} && {argument(values)}")
     if compiled.cpv:
         conditions.append(f"(cpv_prefixes IS NULL OR cpv_prefixes && {argument(p for _code, p in compiled.cpv)})")
-    exact = not (
-        compiled.countries
-        or compiled.buyer_categories
-        or compiled.procedure_types
-        or compiled.buyers
-        or compiled.sme_suitable is not None
-        or compiled.reserved is not None
-        or compiled.value_min is not None
-        or compiled.value_max is not None
-        or compiled.min_days_left is not None
-    )
+    # Columns added with `matching_columns`: a row stored before has none of them, and is matched by the rules.
+    later: list[str] = []
+    for column, wanted in (
+        ("countries", compiled.countries),
+        ("buyer_keys", [key for _value, key in compiled.buyers]),
+    ):
+        if wanted:
+            later.append(f"{column} && {argument(wanted)}")
+    for column, wanted in (("buyer_category", compiled.buyer_categories), ("procedure", compiled.procedure_types)):
+        if wanted:
+            later.append(f"{column} = ANY({argument(wanted)})")
+    for column, flag in (("sme_suitable", compiled.sme_suitable), ("reserved", compiled.reserved)):
+        if flag is not None:
+            later.append(f"{column} = {parameter(flag, 'text')}")
+    if compiled.value_min is not None or compiled.value_max is not None:
+        bounds = ["value_eur IS NOT NULL"]
+        if compiled.value_min is not None:
+            bounds.append(f"value_eur >= {parameter(compiled.value_min, 'numeric')}")
+        if compiled.value_max is not None:
+            bounds.append(f"value_eur <= {parameter(compiled.value_max, 'numeric')}")
+        without = "value_eur IS NULL" if compiled.without_value is WithoutValue.INCLUDE else "false"
+        later.append(f"({without} OR ({' AND '.join(bounds)}))")
+    if compiled.min_days_left is not None:
+        # As `reasons` counts them: from when the notice was listed, a notice without a deadline passing.
+        days = parameter(compiled.min_days_left, "int")
+        later.append(f"(deadline IS NULL OR deadline - listed_at >= make_interval(days => {days}))")
+    conditions += [f"(matching_columns IS NULL OR {condition})" for condition in later]
+    exact = True
     if compiled.query is not None:
         clauses = as_clauses(compiled.query)
         mark = TITLE_MARK if compiled.title_only else ""

@@ -192,8 +192,11 @@ async def test_the_window_follows_days_and_a_notice_without_a_date_counts_from_i
     assert (none_shown["matches"], none_shown["sample"]) == (8, [])
 
 
-async def test_days_left_are_counted_from_when_each_notice_was_published(stack: PreviewStack) -> None:
+async def test_days_left_are_counted_from_when_each_notice_was_published(
+    stack: PreviewStack, caplog: pytest.LogCaptureFixture
+) -> None:
     answer = await stack.preview({"filters": {"min_days_left": 15, "kinds": ["competition"]}})
+    assert "disagree" not in caplog.text  # SQL counted them as the rules do
     # The towing notice had 25 days left when published (5 now); the glass collection had 10.
     assert [item["notice_id"] for item in answer["sample"]] == stack.ids(
         "eforms/ted/2024-OJS044-00128154.xml",
@@ -203,6 +206,11 @@ async def test_days_left_are_counted_from_when_each_notice_was_published(stack: 
         "boamp/xml-v230/test-pub-2.xml",
         "boamp/xml-v230/test-pub.xml",
     )
+    # Exactly 25 days left when published is enough for 25, not for 26.
+    (towing,) = stack.ids("boamp/xml-v230/test-pub.xml")
+    for days, towing_shown in ((25, True), (26, False)):
+        shown = await stack.preview({"filters": {"min_days_left": days, "kinds": ["competition"]}})
+        assert (towing in {item["notice_id"] for item in shown["sample"]}) is towing_shown
 
 
 @pytest.mark.parametrize(
@@ -220,6 +228,12 @@ async def test_days_left_are_counted_from_when_each_notice_was_published(stack: 
         {"keywords": '"maîtrise d\'œuvre" OR remorquage'},
         {"keywords": "services", "cpv": ["71000000"], "value_max": 1000000},
         {},
+        {"reserved": False, "kinds": ["competition"], "procedure_types": ["open"]},
+        {"value_min": 100000, "without_value": "exclude"},
+        {"value_max": 500000},
+        {"countries": ["FR"], "value_max": 1000000, "without_value": "exclude"},
+        {"buyer_categories": ["municipality", "other-public"]},
+        {"buyers": ["20003441100013", "Ville de Paris"]},
     ],
 )
 async def test_the_preview_agrees_with_the_matchers_verdict_on_every_stored_notice(
@@ -244,11 +258,15 @@ async def test_a_notice_stored_before_cpv_prefixes_were_kept_still_matches_a_cpv
     pool = stack.api.runtime.pool
     kept = await pool.fetchval("SELECT cpv_prefixes FROM notices WHERE notice_id = $1", design.notice_id)
     assert "7124" in kept
-    await pool.execute("UPDATE notices SET cpv_prefixes = NULL WHERE notice_id = $1", design.notice_id)
+    await pool.execute(
+        "UPDATE notices SET cpv_prefixes = NULL, matching_columns = NULL WHERE notice_id = $1", design.notice_id
+    )
     try:
         answer = await stack.preview({"filters": {"cpv": ["71240000"]}})
     finally:
-        await pool.execute("UPDATE notices SET cpv_prefixes = $2 WHERE notice_id = $1", design.notice_id, kept)
+        await pool.execute(
+            "UPDATE notices SET cpv_prefixes = $2, matching_columns = true WHERE notice_id = $1", design.notice_id, kept
+        )
     assert [item["notice_id"] for item in answer["sample"]] == [design.notice_id]
 
 
@@ -279,11 +297,17 @@ async def test_a_notice_stored_before_search_tokens_were_kept_still_matches_a_ke
     towing = stack.notices["boamp/xml-v230/test-pub.xml"]
     pool = stack.api.runtime.pool
     kept = await pool.fetchval("SELECT search_tokens FROM notices WHERE notice_id = $1", towing.notice_id)
-    await pool.execute("UPDATE notices SET search_tokens = NULL WHERE notice_id = $1", towing.notice_id)
+    await pool.execute(
+        "UPDATE notices SET search_tokens = NULL, matching_columns = NULL WHERE notice_id = $1", towing.notice_id
+    )
     try:
         answer = await stack.preview({"filters": {"keywords": "remorquage"}})
     finally:
-        await pool.execute("UPDATE notices SET search_tokens = $2 WHERE notice_id = $1", towing.notice_id, kept)
+        await pool.execute(
+            "UPDATE notices SET search_tokens = $2, matching_columns = true WHERE notice_id = $1",
+            towing.notice_id,
+            kept,
+        )
     assert [item["notice_id"] for item in answer["sample"]] == [towing.notice_id]
 
 
