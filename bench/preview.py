@@ -59,16 +59,18 @@ async def _fill(api: Api) -> int:
     pool = api.runtime.pool
     async with pool.acquire() as conn, conn.transaction():
         copies = NOTICES // len(notices)
+        # Every stored column as the API wrote it, under a new id: the copies are what `store_notice` would store.
+        columns = ", ".join(
+            row["column_name"]
+            for row in await conn.fetch(
+                """SELECT column_name FROM information_schema.columns
+                   WHERE table_schema = current_schema() AND table_name = 'notices' AND is_generated = 'NEVER'
+                     AND column_name <> 'notice_id' ORDER BY ordinal_position"""
+            )
+        )
         await conn.execute(
-            """INSERT INTO notices (notice_id, version, kind, title, buyer_name, departments, regions, sectors,
-                                    published_at, deadline, document, classified_at, cpv_prefixes, search_tokens,
-                                    countries, buyer_category, procedure, buyer_keys, sme_suitable, reserved,
-                                    value_eur, matching_columns, received_at)
-               SELECT notice_id || ':copy-' || copy, version, kind, title, buyer_name, departments, regions, sectors,
-                      published_at, deadline, document, classified_at, cpv_prefixes, search_tokens,
-                      countries, buyer_category, procedure, buyer_keys, sme_suitable, reserved,
-                      value_eur, matching_columns, received_at
-               FROM notices, generate_series(1, $1) AS copy""",
+            f"""INSERT INTO notices (notice_id, {columns})
+                SELECT notice_id || ':copy-' || copy, {columns} FROM notices, generate_series(1, $1) AS copy""",
             copies - 1,
         )
         # Spread over the window, most recent first in id order: a month of publications.

@@ -697,6 +697,8 @@ class _Selection:
 
 def _selection(compiled: CompiledFilters, since: datetime) -> _Selection:
     conditions: list[str] = ["listed_at >= $1"]
+    # On the columns a row stored before `matching_columns` may lack: such a row passes, and the rules decide it.
+    later: list[str] = []
     args: list[Any] = [since]
 
     def argument(values: Iterable[str]) -> str:
@@ -716,11 +718,8 @@ def _selection(compiled: CompiledFilters, since: datetime) -> _Selection:
     ):
         if values:
             conditions.append(f"{column} && {argument(values)}")
-    if compiled.cpv:
-        conditions.append(f"(cpv_prefixes IS NULL OR cpv_prefixes && {argument(p for _code, p in compiled.cpv)})")
-    # Columns added with `matching_columns`: a row stored before has none of them, and is matched by the rules.
-    later: list[str] = []
     for column, wanted in (
+        ("cpv_prefixes", [prefix for _code, prefix in compiled.cpv]),
         ("countries", compiled.countries),
         ("buyer_keys", [key for _value, key in compiled.buyers]),
     ):
@@ -744,7 +743,6 @@ def _selection(compiled: CompiledFilters, since: datetime) -> _Selection:
         # As `reasons` counts them: from when the notice was listed, a notice without a deadline passing.
         days = parameter(compiled.min_days_left, "int")
         later.append(f"(deadline IS NULL OR deadline - listed_at >= make_interval(days => {days}))")
-    conditions += [f"(matching_columns IS NULL OR {condition})" for condition in later]
     exact = True
     if compiled.query is not None:
         clauses = as_clauses(compiled.query)
@@ -755,15 +753,14 @@ def _selection(compiled: CompiledFilters, since: datetime) -> _Selection:
             def words(terms: Iterable[Term]) -> str:
                 return argument({mark + term.tokens[0] for term in terms})
 
-            parts = [f"search_tokens && {words(clause)}" for clause in clauses.required]
+            later += [f"search_tokens && {words(clause)}" for clause in clauses.required]
             if clauses.excluded:
-                parts.append(f"NOT (search_tokens && {words(clauses.excluded)})")
-            conditions.append(f"(search_tokens IS NULL OR ({' AND '.join(parts)}))")
+                later.append(f"NOT (search_tokens && {words(clauses.excluded)})")
         else:
             exact = False  # phrases, or a shape the clauses cannot say: `reasons` decides
-            keys = query_search_keys(compiled)
-            if keys:
-                conditions.append(f"(search_tokens IS NULL OR search_tokens && {argument(keys)})")
+            if keys := query_search_keys(compiled):
+                later.append(f"search_tokens && {argument(keys)}")
+    conditions += [f"(matching_columns IS NULL OR {condition})" for condition in later]
     return _Selection(" AND ".join(conditions), args, exact)
 
 

@@ -15,13 +15,8 @@ from services.runtime.settings import Settings
 pytestmark = pytest.mark.integration
 
 
-@pytest_asyncio.fixture(scope="module")
-async def api(stack_env: dict[str, str], integration_database: str) -> AsyncIterator[Api]:
-    settings = Settings(
-        kafka_bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"],
-        kafka_enable_idempotence=stack_env["KAFKA_ENABLE_IDEMPOTENCE"] == "true",
-        database_url=integration_database,
-    )
+@pytest_asyncio.fixture
+async def api(settings: Settings) -> AsyncIterator[Api]:
     started = Api(settings)
     async with started.runtime.lifespan():
         yield started
