@@ -71,6 +71,10 @@ _DOCUMENT_TYPES = (
 )
 # Active API keys an account may hold at once: enough to rotate them per client, few enough to audit.
 _MAX_ACTIVE_API_KEYS = 10
+# A key's last use is written at most this often: a write per call would cost every call a round trip and a row
+# version, while "used in the last five minutes" tells a rotating client all it needs.
+_KEY_USE_RECORDED_EVERY = timedelta(minutes=5)
+_API_KEY_DATES = ("created_at", "revoked_at", "last_used_at")
 # Notices read and matched per round trip by a preview: enough to amortise the round trip, small enough to stream.
 _PREVIEW_CHUNK = 500
 
@@ -125,10 +129,19 @@ async def _account_id(
         raise unauthorized
     api: Api = request.app.state.api
     row = await api.runtime.pool.fetchrow(
-        "SELECT account_id, key_hash FROM api_keys WHERE key_id = $1 AND revoked_at IS NULL", parts[0]
+        "SELECT account_id, key_hash, last_used_at FROM api_keys WHERE key_id = $1 AND revoked_at IS NULL", parts[0]
     )
     if row is None or not keys.secret_matches(parts[1], row["key_hash"]):
         raise unauthorized
+    last_used = row["last_used_at"]
+    if last_used is None or datetime.now(UTC) - last_used >= _KEY_USE_RECORDED_EVERY:
+        # Conditional in SQL too: concurrent calls with the same key write it once.
+        await api.runtime.pool.execute(
+            """UPDATE api_keys SET last_used_at = now()
+               WHERE key_id = $1 AND (last_used_at IS NULL OR last_used_at <= now() - $2::interval)""",
+            parts[0],
+            _KEY_USE_RECORDED_EVERY,
+        )
     owner: str = row["account_id"]
     return owner
 
@@ -329,17 +342,16 @@ class Api:
 
         @app.get("/v1/api-keys")
         async def list_api_keys(owner: Account) -> list[dict[str, Any]]:
-            """The account's keys, revoked ones included, without their secrets (only their hashes are kept)."""
+            """The account's keys, revoked ones included, without their secrets (only their hashes are kept), each
+            with when it last authenticated a call (to within `_KEY_USE_RECORDED_EVERY`; null: never)."""
             rows = await self.runtime.pool.fetch(
-                "SELECT key_id, created_at, revoked_at FROM api_keys WHERE account_id = $1 ORDER BY created_at, key_id",
+                """SELECT key_id, created_at, revoked_at, last_used_at FROM api_keys
+                   WHERE account_id = $1 ORDER BY created_at, key_id""",
                 owner,
             )
             return [
-                {
-                    "id": row["key_id"],
-                    "created_at": row["created_at"].isoformat(),
-                    "revoked_at": None if row["revoked_at"] is None else row["revoked_at"].isoformat(),
-                }
+                {"id": row["key_id"]}
+                | {name: None if row[name] is None else row[name].isoformat() for name in _API_KEY_DATES}
                 for row in rows
             ]
 

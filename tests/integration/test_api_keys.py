@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -50,7 +51,7 @@ async def test_a_key_is_rotated_without_a_gap_and_the_old_one_stops_at_once(clie
     first_id = first.split("_")[1]
     listed = (await client.get("/v1/api-keys", headers=_auth(second))).json()
     assert [(k["id"], k["revoked_at"]) for k in listed] == [(first_id, None), (issued.json()["id"], None)]
-    assert all(set(k) == {"id", "created_at", "revoked_at"} for k in listed)  # never a secret nor a hash
+    assert all(set(k) == {"id", "created_at", "revoked_at", "last_used_at"} for k in listed)  # no secret nor hash
 
     revoked = await client.delete(f"/v1/api-keys/{first_id}", headers=_auth(second))
     assert revoked.status_code == 204
@@ -97,3 +98,31 @@ async def test_keys_are_stored_hashed_and_an_account_holds_at_most_ten(client: h
     assert all(secret not in row["key_hash"] for row in stored)
     unauthenticated = await client.post("/v1/api-keys")
     assert unauthenticated.status_code == 401
+
+
+async def test_each_key_shows_when_it_last_authenticated_a_call(client: httpx.AsyncClient, api: Api) -> None:
+    _account_id, first = await _account(client, "usage")
+    issued = (await client.post("/v1/api-keys", headers=_auth(first))).json()
+    first_id, unused_id = first.split("_")[1], issued["id"]
+    before = datetime.now(UTC)
+    listed = {k["id"]: k for k in (await client.get("/v1/api-keys", headers=_auth(first))).json()}
+    assert listed[unused_id]["last_used_at"] is None  # issued, never sent
+    used_at = datetime.fromisoformat(listed[first_id]["last_used_at"])
+    assert before - timedelta(minutes=1) < used_at <= datetime.now(UTC)
+
+    # Within the recording window another call writes nothing: the date is the window's first call.
+    await client.get("/v1/subscriptions", headers=_auth(first))
+    stored = await api.runtime.pool.fetchval("SELECT last_used_at FROM api_keys WHERE key_id = $1", first_id)
+    assert stored == used_at
+
+    # Past the window, the next call moves it.
+    old = datetime.now(UTC) - timedelta(hours=3)
+    await api.runtime.pool.execute("UPDATE api_keys SET last_used_at = $2 WHERE key_id = $1", first_id, old)
+    await client.get("/v1/subscriptions", headers=_auth(first))
+    stored = await api.runtime.pool.fetchval("SELECT last_used_at FROM api_keys WHERE key_id = $1", first_id)
+    assert stored > old + timedelta(hours=2)
+
+    # A refused call (wrong secret for a real key id) is not a use.
+    forged = f"tw_{unused_id}_not-the-secret"
+    assert (await client.get("/v1/subscriptions", headers=_auth(forged))).status_code == 401
+    assert await api.runtime.pool.fetchval("SELECT last_used_at FROM api_keys WHERE key_id = $1", unused_id) is None
