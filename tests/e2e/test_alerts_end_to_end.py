@@ -354,8 +354,8 @@ def test_publishing_takes_the_publisher_right_granted_by_an_operator(
     running: RunningPlatform, client: httpx.Client
 ) -> None:
     account = new_account(client, "Editeur")
-    post = {"content": PIEMONT.read_bytes(), "headers": {**auth(account), "content-type": "application/xml"}}
-    refused = client.post("/v1/notices", **post)
+    notice, headers = PIEMONT.read_bytes(), {**auth(account), "content-type": "application/xml"}
+    refused = client.post("/v1/notices", content=notice, headers=headers)
     assert refused.status_code == 403
     assert "publisher right" in refused.json()["detail"]
 
@@ -364,10 +364,10 @@ def test_publishing_takes_the_publisher_right_granted_by_an_operator(
     operator = {"authorization": f"Bearer {OPERATOR_TOKEN}"}
     assert client.put("/v1/admin/accounts/acc_nobody/publisher", headers=operator).status_code == 404
     assert client.put(f"/v1/admin/accounts/{account['id']}/publisher", headers=operator).status_code == 204
-    assert client.post("/v1/notices", **post).status_code == 202
+    assert client.post("/v1/notices", content=notice, headers=headers).status_code == 202
 
     assert client.delete(f"/v1/admin/accounts/{account['id']}/publisher", headers=operator).status_code == 204
-    assert client.post("/v1/notices", **post).status_code == 403
+    assert client.post("/v1/notices", content=notice, headers=headers).status_code == 403
 
 
 def test_tenderwatch_poll_reads_boamp_to_the_end_then_resumes_from_its_cursor(

@@ -54,7 +54,7 @@ def _services(parent: int) -> dict[str, psutil.Process]:
 
 def _gone(processes: list[psutil.Process], timeout: float = 40.0) -> list[psutil.Process]:
     _gone_list, alive = psutil.wait_procs(processes, timeout=timeout)
-    return alive
+    return list(alive)
 
 
 def test_ctrl_c_stops_everything_and_a_crashed_service_is_restarted(tmp_path: Path) -> None:

@@ -162,7 +162,10 @@ def _verified(secret: str, request: Received) -> dict[str, Any]:
 
 
 async def _received(receiver: ScriptedReceiver, count: int, what: str) -> list[Received]:
-    return await eventually(lambda: _true(len(receiver.received) >= count), what) and receiver.received
+    async def arrived() -> list[Received] | None:
+        return receiver.received if len(receiver.received) >= count else None
+
+    return await eventually(arrived, what)
 
 
 # --- retries ------------------------------------------------------------------------------------------------

@@ -599,7 +599,7 @@ def _subscription(fields: dict[str, Any]) -> Subscription:
 
 
 _subscriptions = _SUBSCRIPTION_FIELDS.map(_subscription)
-_notices = _NOTICE_FIELDS.map(lambda fields: make_notice(**fields))
+_notices = _NOTICE_FIELDS.map(lambda fields: make_notice(**fields))  # type: ignore[arg-type]  # one dict of mixed values
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example])

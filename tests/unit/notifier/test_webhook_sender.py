@@ -346,7 +346,7 @@ async def test_tls_verifies_the_host_name_over_the_pinned_connection(tmp_path: P
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(server_pem)
     seen_names: list[str | None] = []
-    server_tls.sni_callback = lambda _socket, name, _context: seen_names.append(name)  # type: ignore[assignment,func-returns-value]
+    server_tls.sni_callback = lambda _socket, name, _context: seen_names.append(name)
     client_tls = ssl.create_default_context(cafile=str(ca))
     async with ScriptedReceiver(tls=server_tls) as receiver:
         sender = _sender(PinnedResolver("127.0.0.1"), ssl_context=client_tls)

@@ -10,6 +10,7 @@ from aiokafka.structs import ConsumerRecord
 from faststream import ContextRepo
 from faststream.kafka.response import KafkaPublishCommand
 from faststream.message import StreamMessage
+from faststream.response import PublishCommand
 from faststream.response.publish_type import PublishType
 
 from schemas import Buyer, ContractNature, Notice, NoticeKind
@@ -102,7 +103,7 @@ def test_the_notice_of_each_contract_is_found() -> None:
 async def test_the_middleware_binds_a_consumed_trace_and_adds_it_to_what_the_handler_publishes() -> None:
     published: list[dict[str, str]] = []
 
-    async def publish(cmd: KafkaPublishCommand) -> None:
+    async def publish(cmd: PublishCommand) -> None:
         published.append(dict(cmd.headers))
 
     async def handler(msg: StreamMessage[Any]) -> str:
