@@ -10,9 +10,9 @@ process so that resident memory is measured cleanly:
 3. the decision alone (below) on a first pass over the notices, while the index builds the passing sets it keeps
    per notice values (the resident memory they add is reported); then every notice is matched `passes` times after
    a warm-up pass: p50, p99 and max per notice, and how many subscriptions each notice matches; then the decision
-   alone (`matching_positions`: which subscriptions match,
-   as ids, before one `Hit` object per match is built), which is what the 1 ms target is read against, the
-   hits-built figure shown beside it;
+   alone (`matching_positions`: which subscriptions match, as ids, before one `Hit` object per match is built),
+   which is what the 1 ms target is read against, the hits-built figure shown beside it, and the share of the
+   notice's preparation in it (its text tokenised: the same at every size);
 4. brute force (`brute_force_match`), one pass over a spread sample of the notices, as many as fit in about 10 s
    and at least 2 (it takes about a minute per notice at 1M; the row says how many), compared with the index on
    the same notices; the index must return the same hits with the same reasons, or the run fails;
@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import psutil  # type: ignore[import-untyped]
+import psutil
 
 from bench._matcher_workload import Workload, matched_at
 from bench._pg_matcher import PostgresMatcher
@@ -150,19 +150,24 @@ def _time_matches(
 
 def _time_decisions(
     index: SubscriptionIndex, notices: list[ClassifiedNotice], passes: int = _MIN_INDEX_PASSES
-) -> list[float]:
+) -> tuple[list[float], list[float]]:
     """Per-notice times in µs of the decision alone (`matching_positions`, notice preparation included): what
-    matching costs before one Python object per hit is built. Right after the build, one pass is the first pass:
-    a notice whose departments, sectors, kind... no earlier notice had builds its groups' passing sets (`_GROUPS`
-    in services/matcher/index.py), as in a matcher's first minutes; later passes reuse them."""
+    matching costs before one Python object per hit is built; and of the preparation within it (`NoticeView.of`:
+    the text tokenised, the same work whatever the number of subscriptions). Right after the build, one pass is
+    the first pass: a notice whose departments, sectors, kind... no earlier notice had builds its groups' passing
+    sets (`_GROUPS` in services/matcher/index.py), as in a matcher's first minutes; later passes reuse them."""
     samples: list[float] = []
+    preparations: list[float] = []
     for _ in range(passes):
         for notice in notices:
             now = matched_at(notice)
             begin = time.perf_counter_ns()
-            index.matching_positions(NoticeView.of(notice), now=now)
+            view = NoticeView.of(notice)
+            prepared = time.perf_counter_ns()
+            index.matching_positions(view, now=now)
             samples.append((time.perf_counter_ns() - begin) / 1_000)
-    return samples
+            preparations.append((prepared - begin) / 1_000)
+    return samples, preparations
 
 
 def _hits_key(hits: list[Hit]) -> list[tuple[str, list[str]]]:
@@ -285,9 +290,9 @@ def measure(workload: Workload, size: int, database_url: str) -> dict[str, Any]:
     gc.freeze()
     before_matching = _rss()
 
-    first_decisions = _time_decisions(index, notices, passes=1)
+    first_decisions, _first_preparations = _time_decisions(index, notices, passes=1)
     samples, passes, collector_pauses = _time_matches(index, notices)
-    decisions = _time_decisions(index, notices)
+    decisions, preparations = _time_decisions(index, notices)
     kept_bytes = _rss() - before_matching
     # By position: a notice id comes back with each version of the notice.
     index_ids = [sorted(hit.subscription_id for hit in index.match(n, now=matched_at(n))) for n in notices]
@@ -317,6 +322,7 @@ def measure(workload: Workload, size: int, database_url: str) -> dict[str, Any]:
             "garbage_collector_pauses_while_matching": collector_pauses,
             "decision_us": _distribution(decisions),
             "decision_first_pass_us": _distribution(first_decisions),
+            "notice_preparation_us": _distribution(preparations),
             "rss_added_while_matching_bytes": kept_bytes,
             "verified_subscriptions_share": index.verified_share,
         },
@@ -349,6 +355,10 @@ def _rows(result: dict[str, Any]) -> list[Row]:
             False),
         Row(f"decision p99 (ids, no hit objects), {at}", index["decision_us"]["p99"], "µs", pg_name, pg["us"]["p99"],
             False),
+        Row(f"of which notice preparation p50 (text tokenised), {at}", index["notice_preparation_us"]["p50"], "µs",
+            "(no baseline)", index["notice_preparation_us"]["p50"], False),
+        Row(f"of which notice preparation p99 (text tokenised), {at}", index["notice_preparation_us"]["p99"], "µs",
+            "(no baseline)", index["notice_preparation_us"]["p99"], False),
         Row(f"decision p50, first pass (passing sets being kept), {at}", index["decision_first_pass_us"]["p50"], "µs",
             pg_name, pg["us"]["p50"], False),
         Row(f"decision p99, first pass (passing sets being kept), {at}", index["decision_first_pass_us"]["p99"], "µs",
