@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,23 @@ def run_facts() -> dict[str, Any]:
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
+    }
+
+
+def percentile(values: Iterable[float], share: float) -> float:
+    """Nearest-rank percentile (`share` 0.99 for p99); NaN when there is no value."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)] if ordered else math.nan
+
+
+def distribution(samples: Iterable[float]) -> dict[str, float]:
+    """p50, p99, max and mean of `samples` (at least one)."""
+    ordered = sorted(samples)
+    return {
+        "p50": percentile(ordered, 0.50),
+        "p99": percentile(ordered, 0.99),
+        "max": ordered[-1],
+        "mean": sum(ordered) / len(ordered),
     }
 
 

@@ -57,7 +57,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench._matcher_workload import Workload as SubscriptionWorkload
-from bench._table import Row, print_table
+from bench._table import Row, percentile, print_table
 from schemas import DOCUMENT_HEADERS, Notice, SubscriptionChange, Topic
 from services.classifier.classify import Classifier
 from services.ingest.sources import parse_document
@@ -93,11 +93,6 @@ def _progress(message: str) -> None:
 
 def _probe_markers(number: int) -> tuple[str, ...]:
     return (MARKERS[number // PROBE_EVERY % PROBES],) if number % PROBE_EVERY == 0 else ()
-
-
-def _percentile(values: Sequence[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))] if ordered else float("nan")
 
 
 # --- the platform ---------------------------------------------------------------------------------------------------
@@ -272,8 +267,8 @@ class _Phase:
             "handler_ms_per_message": {k: round(v, 2) for k, v in self.handler_ms.items()},
             "webhooks": len(self.latencies_ms),
             "latency_ms": {
-                "p50": round(_percentile(self.latencies_ms, 0.50), 1),
-                "p99": round(_percentile(self.latencies_ms, 0.99), 1),
+                "p50": round(percentile(self.latencies_ms, 0.50), 1),
+                "p99": round(percentile(self.latencies_ms, 0.99), 1),
                 "max": round(max(self.latencies_ms, default=float("nan")), 1),
             },
             "cpu_seconds": {k: round(v, 2) for k, v in self.cpu_seconds.items()},
@@ -342,8 +337,8 @@ def _run_phase(
         cpu_seconds={role: cpu_after[role] - cpu_before[role] for role in cpu_after},
     )
     _progress(
-        f"{name}: {phase.rate:,.1f} notices/s end to end; webhook p50 {_percentile(latencies, 0.5):,.0f} ms, "
-        f"p99 {_percentile(latencies, 0.99):,.0f} ms"
+        f"{name}: {phase.rate:,.1f} notices/s end to end; webhook p50 {percentile(latencies, 0.5):,.0f} ms, "
+        f"p99 {percentile(latencies, 0.99):,.0f} ms"
     )
     return phase, workload
 
@@ -521,8 +516,8 @@ def _measure(platform: Platform, receiver: WebhookReceiver) -> list[Row]:
         "baselines": {
             "kafka_produce_consume_messages_per_second": round(kafka_rate, 1),
             "kafka_one_hop_ms_at_200_per_second": {
-                "p50": round(_percentile(hop_ms, 0.5), 2),
-                "p99": round(_percentile(hop_ms, 0.99), 2),
+                "p50": round(percentile(hop_ms, 0.5), 2),
+                "p99": round(percentile(hop_ms, 0.99), 2),
             },
             "own_work_ms_per_notice": {k: round(v, 3) for k, v in domain_ms.items()},
         },
@@ -530,14 +525,14 @@ def _measure(platform: Platform, receiver: WebhookReceiver) -> list[Row]:
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
-    hops = {"p50": _percentile(hop_ms, 0.5), "p99": _percentile(hop_ms, 0.99)}
+    hops = {"p50": percentile(hop_ms, 0.5), "p99": percentile(hop_ms, 0.99)}
     kafka = "raw Kafka produce+consume, same broker"
     rows = [
         Row(f"end to end, max rate, {published + PROBES:,} subscriptions", peak.rate, "notices/s", kafka, kafka_rate)
     ]
     for phase in (fixed, moderate, peak):
         for label, share in (("p50", 0.5), ("p99", 0.99)):
-            latency = _percentile(phase.latencies_ms, share)
+            latency = percentile(phase.latencies_ms, share)
             hop = f"one Kafka hop {label} at 200/s"
             rows.append(Row(f"publish -> webhook {label} at {phase.name}", latency, "ms", hop, hops[label], False))
     for row in cpu_rows:

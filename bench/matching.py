@@ -33,7 +33,6 @@ import json
 import math
 import sys
 import time
-from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -45,7 +44,7 @@ import psutil
 from bench._matcher_workload import Workload, matched_at
 from bench._pg_matcher import PostgresMatcher
 from bench._stack import stack_environment
-from bench._table import Row, print_table, run_facts
+from bench._table import Row, distribution, percentile, print_table, run_facts
 from schemas import ClassifiedNotice, Subscription
 from schemas.filtering.rules import NoticeView
 from services.matcher.index import Hit, SubscriptionIndex, brute_force_match
@@ -70,21 +69,6 @@ def _progress(message: str) -> None:
 def _rss() -> int:
     gc.collect()
     return int(psutil.Process().memory_info().rss)
-
-
-def _percentile(ordered: Sequence[float], share: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
-
-
-def _distribution(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "p50": _percentile(ordered, 0.50),
-        "p99": _percentile(ordered, 0.99),
-        "max": ordered[-1],
-        "mean": sum(ordered) / len(ordered),
-    }
 
 
 def _build_index(workload: Workload, size: int) -> tuple[SubscriptionIndex, float, int]:
@@ -209,7 +193,7 @@ def _brute_force(
     seconds = time.perf_counter() - started
     _progress(f"{size:,}: brute force agrees with the index on {len(sample)} notices ({seconds:.0f} s)")
     index_samples, _passes, _pauses = _time_matches(index, sample)
-    return {"notices": len(sample), "us": _distribution(samples), "index_us_same_notices": _distribution(index_samples)}
+    return {"notices": len(sample), "us": distribution(samples), "index_us_same_notices": distribution(index_samples)}
 
 
 async def _postgres(
@@ -251,7 +235,7 @@ async def _postgres(
             "load_seconds": load.seconds,
             "bytes_on_disk": load.bytes_on_disk,
             "passes": passes,
-            "us": _distribution(samples),
+            "us": distribution(samples),
             "sql_rows_per_notice_mean": sum(rows) / len(rows),
         }
     finally:
@@ -318,18 +302,18 @@ def measure(workload: Workload, size: int, database_url: str) -> dict[str, Any]:
             "generation_and_build_seconds": stream_seconds,
             "rss_bytes": index_bytes,
             "passes": passes,
-            "us": _distribution(samples),
+            "us": distribution(samples),
             "garbage_collector_pauses_while_matching": collector_pauses,
-            "decision_us": _distribution(decisions),
-            "decision_first_pass_us": _distribution(first_decisions),
-            "notice_preparation_us": _distribution(preparations),
+            "decision_us": distribution(decisions),
+            "decision_first_pass_us": distribution(first_decisions),
+            "notice_preparation_us": distribution(preparations),
             "rss_added_while_matching_bytes": kept_bytes,
             "verified_subscriptions_share": index.verified_share,
         },
         "pydantic_objects_rss_bytes": objects_bytes,
         "matches_per_notice": {
             "mean": sum(matches) / len(matches),
-            "median": _percentile(matches, 0.5),
+            "median": percentile(matches, 0.5),
             "max": matches[-1],
             "notices_without_match": sum(1 for m in matches if m == 0),
         },

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._stack import stack_environment
-from bench._table import Row, run_facts
+from bench._table import Row, percentile, run_facts
 from schemas import (
     Criterion,
     Match,
@@ -119,10 +118,6 @@ def _match(subscriber: str, endpoint_id: str, number: int) -> Match:
         ],
         matched_at=datetime.now(UTC),
     )  # fmt: skip
-
-
-def _percentile(ordered: list[float], share: float) -> float:
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
 class _Bench:
@@ -242,7 +237,7 @@ async def _fast_latency(bench: _Bench, *, with_slow: bool) -> dict[str, Any]:
     return {
         "fast_webhooks": len(delays),
         "slow_webhooks_not_yet_answered_when_the_fast_ones_were_all_in": slow_still_due,
-        "ms": {"p50": _percentile(delays, 0.5), "p99": _percentile(delays, 0.99), "max": delays[-1]},
+        "ms": {"p50": percentile(delays, 0.5), "p99": percentile(delays, 0.99), "max": delays[-1]},
     }
 
 
