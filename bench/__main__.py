@@ -5,13 +5,22 @@ from __future__ import annotations
 import sys
 import time
 
-from bench import capacity, eval_classifier, matching, notifier_email, notifier_webhooks, parsing, preview
+from bench import (
+    capacity,
+    eval_classifier,
+    fanout,
+    matching,
+    notifier_email,
+    notifier_webhooks,
+    parsing,
+    preview,
+)
 from bench._table import print_table
 
 
 def main() -> int:
     rows = []
-    for module in (parsing, eval_classifier, matching, preview, notifier_email, notifier_webhooks, capacity):
+    for module in (parsing, eval_classifier, matching, fanout, preview, notifier_email, notifier_webhooks, capacity):
         started = time.perf_counter()
         print(f"running {module.__name__} ...", file=sys.stderr, flush=True)
         rows += module.run()

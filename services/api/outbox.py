@@ -14,6 +14,8 @@ import logging
 import asyncpg
 from faststream.kafka import KafkaBroker
 
+from services.runtime.broker import publish_all
+
 _log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "tenderwatch_outbox"
@@ -61,8 +63,11 @@ class OutboxRelay:
                    ORDER BY id LIMIT $1 FOR UPDATE""",
                 _BATCH,
             )
-            for row in rows:
-                await self._broker.publish(row["value"], row["topic"], key=row["key"].encode())
+            # Queued in id order, acknowledged together; the rows are marked only once the broker has them all.
+            await publish_all(
+                self._broker.publish(row["value"], row["topic"], key=row["key"].encode(), no_confirm=True)
+                for row in rows
+            )
             if rows:
                 await conn.execute(
                     "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]

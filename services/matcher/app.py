@@ -24,6 +24,7 @@ from schemas import ClassifiedNotice, Match, SubscriptionChange, Topic
 from schemas.filtering.query import KeywordQuerySyntaxError
 from services.matcher.index import SubscriptionIndex
 from services.matcher.matches import build_matches
+from services.runtime.broker import publish_all
 from services.runtime.dlq import BadInput
 from services.runtime.metrics import MATCHER_SUBSCRIPTIONS, MATCHES
 from services.runtime.service import Runtime
@@ -117,10 +118,17 @@ class Matcher:
             raise RuntimeError("the subscription index has not caught up yet") from None
         now = datetime.now(UTC)
         hits = self.index.match(notice, now=now)
-        for match in build_matches(notice, hits, now=now):
-            await self._alerts.publish(match, key=match.subscriber_id.encode())
-            self._matches_published.inc()
-        _log.info("matched notice", extra={"notice_id": notice.notice_id, "subscriptions": len(hits)})
+        matches = build_matches(notice, hits, now=now)
+        # All in flight at once: a notice can concern thousands of subscribers, and one round trip each would take
+        # seconds. The notice's offset is committed only once every alert is acknowledged.
+        published = await publish_all(
+            self._alerts.publish(match, key=match.subscriber_id.encode(), no_confirm=True) for match in matches
+        )
+        self._matches_published.inc(published)
+        _log.info(
+            "matched notice",
+            extra={"notice_id": notice.notice_id, "subscriptions": len(hits), "subscribers": published},
+        )
 
     async def _stats(self, _request: Request) -> JSONResponse:
         return JSONResponse({"subscriptions": len(self.index), "ready": self._caught_up.is_set()})

@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faststream.middlewares import AckPolicy
 
-from services.runtime.broker import create_topics, ensure_topics
+from services.runtime.broker import create_topics, ensure_topics, make_broker, publish_all
 from services.runtime.db import apply_migrations, create_pool
 from services.runtime.dlq import BadInput
 from services.runtime.service import Runtime
@@ -151,3 +151,21 @@ async def test_stopping_finishes_the_message_in_hand_and_commits_its_offset(sett
     finally:
         await consumer.stop()
     assert committed == 1
+
+
+async def test_publish_all_delivers_every_message_in_order_per_key(settings: Settings) -> None:
+    topic = f"test-fanout-{uuid.uuid4().hex[:8]}"
+    await create_topics(settings, {topic: {}})
+    broker = make_broker(settings, service="fanout-test")
+    await broker.start()
+    try:
+        sent = [(f"subscriber-{n % 7}".encode(), {"n": n}) for n in range(600)]
+        count = await publish_all(broker.publish(body, topic, key=key, no_confirm=True) for key, body in sent)
+    finally:
+        await broker.stop()
+    assert count == 600
+    records = await read_records(settings, topic, want=600)
+    assert len(records) == 600
+    for key in {key for key, _body in sent}:
+        got = [json.loads(r.value)["n"] for r in records if r.key == key]
+        assert got == [body["n"] for k, body in sent if k == key]  # every message of the key, in the order sent
