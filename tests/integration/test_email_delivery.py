@@ -7,11 +7,10 @@ the suppression list on 5xx, digests, and the one-click unsubscribe link followe
 
 from __future__ import annotations
 
-import asyncio
 import email
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -52,6 +51,7 @@ from services.runtime.processes import free_port
 from services.runtime.settings import Settings
 from services.runtime.unsubscribe_tokens import make_token
 from tests.integration.kafka_records import read_records
+from tests.integration.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -158,17 +158,6 @@ async def stack(stack_env: dict[str, str], integration_database: str) -> AsyncIt
                 yield Stack(settings, api, notifier, client, script)
     finally:
         controller.stop()
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], *, what: str, timeout: float = 60.0) -> T:
-    """Poll `probe` until it returns something truthy; bounded, so a broken delivery fails instead of hanging."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await probe()
-        if value:
-            return value
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 async def _emails_to(stack: Stack, address: str, count: int = 1) -> list[Received]:

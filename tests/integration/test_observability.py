@@ -26,7 +26,8 @@ from services.runtime.metrics import REGISTRY, ConsumerLag
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
 from tests.integration.kafka_records import read_records
-from tests.integration.test_webhook_delivery import eventually, served
+from tests.integration.polling import eventually
+from tests.integration.test_webhook_delivery import served
 
 pytestmark = pytest.mark.integration
 

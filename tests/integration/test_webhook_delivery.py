@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +30,7 @@ from services.notifier.webhooks.signing import generate_secret
 from services.platform.sinks import MailSink
 from services.runtime.processes import free_port
 from services.runtime.settings import Settings
+from tests.integration.polling import eventually
 from tests.unit.notifier.test_webhook_sender import Answer, Received, ScriptedReceiver
 
 pytestmark = pytest.mark.integration
@@ -41,18 +42,6 @@ _FAST_RETRIES = "0s," + ",".join(["200ms"] * 12)
 def _settings(base: Settings, **changes: Any) -> Settings:
     values = {"webhook_allow_private": True, "webhook_retry_schedule": _FAST_RETRIES, **changes}
     return Settings.model_validate({**base.model_dump(), **values})
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], what: str, *, within: float = 30.0) -> T:
-    """Wait until `check` returns something truthy (not a timing assertion: `within` only bounds a hang)."""
-    deadline = time.monotonic() + within
-    while True:
-        found = await check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager
