@@ -87,6 +87,10 @@ def run_platform(var: Path, *, demo: bool, api_port: int) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # Ctrl-C (or `kill -INT`) stops everything even when this process was started with SIGINT ignored, as by a parent
+    # that ignores it or a shell without job control: Python would keep the inherited SIG_IGN, and the signal would
+    # be lost.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     die_with_parent()  # when `make` or a terminal that started us goes away, stop cleanly too
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd narrates every SMTP command at INFO
     var = var.resolve()

@@ -17,6 +17,10 @@ pytestmark = pytest.mark.e2e
 _SERVICE_MODULES = {f"services.{name}" for name in ("api", "ingest", "classifier", "matcher", "notifier")}
 
 
+def _ignore_sigint() -> None:  # runs in the child between fork and exec
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _start(var: Path) -> tuple[subprocess.Popen[str], list[str]]:
     # Its own embedded broker and database: what is checked is that they, too, stop with it.
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
@@ -27,6 +31,9 @@ def _start(var: Path) -> tuple[subprocess.Popen[str], list[str]]:
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        # Started with SIGINT ignored, as by a parent that ignores it or a shell without job control: Ctrl-C must
+        # stop it all the same (Python keeps an inherited SIG_IGN unless told otherwise).
+        preexec_fn=_ignore_sigint,
     )
     lines: list[str] = []
     deadline = time.monotonic() + 120
