@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -67,11 +68,48 @@ def stop(process: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM, timeout
         return process.wait(5)
 
 
+# Ports handed out by `free_port` in this process: never the same one twice.
+_GIVEN_PORTS: set[int] = set()
+_LOWEST_PORT = 10_000  # clear of the well-known and most registered ports
+_PORT_TRIES = 200
+
+
+def _ephemeral_ports() -> range:
+    """The ports the kernel picks from for the local end of outgoing connections (and for bind to port 0)."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 49_152, 65_535  # IANA's dynamic range: the default of the other systems
+    return range(low, high + 1)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now, for a server that binds it a moment later.
+
+    Taken below the ephemeral range, never from it: a port the kernel hands out for bind(0) can become, before the
+    server binds it, the local end of some process's outgoing connection. A service that connects to the broker
+    and the database before it listens then failed with "address already in use" (seen in the e2e tests, where
+    dozens of processes connect at once). Checked free by binding it, and never handed out twice by one process.
+    """
+    ephemeral = _ephemeral_ports()
+    if ephemeral.start - _LOWEST_PORT >= _PORT_TRIES:
+        for _ in range(_PORT_TRIES):
+            port = random.randrange(_LOWEST_PORT, ephemeral.start)  # noqa: S311 - a port, not a secret
+            if port in _GIVEN_PORTS:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    continue
+            _GIVEN_PORTS.add(port)
+            return port
+    # No room below the ephemeral range (or all tried ports taken): the kernel's pick, as a last resort.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+    _GIVEN_PORTS.add(chosen)
+    return chosen
 
 
 def wait_for_port(host: str, port: int, *, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
