@@ -2,7 +2,7 @@
 
 Workload: the matcher benchmark's (`bench/_matcher_workload.py`) at 100,000 subscriptions and its 84 real notices;
 each notice is matched and its events built as the matcher does (`build_matches`), which the figures leave out:
-they are the publishing alone. A notice concerns from none to about 1,500 subscribers here, and ten times as many
+they are the publishing alone. A notice concerns from none to about 1,700 subscribers here, and ten times as many
 at a million subscriptions.
 
 The events go through a broker built as the services build theirs (`Runtime`: the same settings and middlewares)

@@ -120,8 +120,7 @@ class Notifier:
 
     async def _deliver(self, delivery: queue.PendingDelivery) -> None:
         # The trace of the alerts.matched message it came from, for the attempt's log lines and alerts.delivered.
-        trace = delivery.correlation_id or correlation.new_correlation_id()
-        with correlation.bound(trace, notice_id=delivery.match.notice.notice_id):
+        with correlation.bound(delivery.correlation_id, notice_id=delivery.match.notice.notice_id):
             await self._attempt(delivery)
 
     async def _attempt(self, delivery: queue.PendingDelivery) -> None:

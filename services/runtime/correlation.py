@@ -57,8 +57,11 @@ def log_fields() -> dict[str, str]:
 
 
 @contextmanager
-def bound(correlation_id: str, *, notice_id: str | None = None) -> Iterator[str]:
-    """Bind the trace of what is being handled to the current context, for the duration of the block."""
+def bound(correlation_id: str | None, *, notice_id: str | None = None) -> Iterator[str]:
+    """Bind the trace of what is being handled to the current context, for the duration of the block. Without an
+    id (a message sent without one, a row stored before ids were kept), a new one: what it causes is followed all
+    the same."""
+    correlation_id = correlation_id or new_correlation_id()
     correlation_token = _correlation_id.set(correlation_id)
     notice_token = _notice_id.set(notice_id)
     try:
@@ -75,7 +78,7 @@ def ensured() -> Iterator[str]:
     if existing is not None:
         yield existing
         return
-    with bound(new_correlation_id()) as correlation_id:
+    with bound(None) as correlation_id:
         yield correlation_id
 
 
@@ -108,8 +111,10 @@ class Correlation(BaseMiddleware):
         headers = msg.headers
         given = headers.get(HEADER_CORRELATION_ID)
         notice_id = headers.get(HEADER_NOTICE_ID)
-        correlation_id = given if isinstance(given, str) and given else new_correlation_id()
-        with bound(correlation_id, notice_id=notice_id if isinstance(notice_id, str) and notice_id else None):
+        with bound(
+            given if isinstance(given, str) else None,
+            notice_id=notice_id if isinstance(notice_id, str) and notice_id else None,
+        ):
             return await call_next(msg)
 
     async def publish_scope(self, call_next: Callable[[PublishCommand], Awaitable[Any]], cmd: PublishCommand) -> Any:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from html import unescape
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -55,7 +55,6 @@ from tests.integration.polling import eventually
 
 pytestmark = pytest.mark.integration
 
-T = TypeVar("T")
 PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 DOMAIN = "alerts.tenderwatch.test"
 _REASONS = [MatchReason(criterion=Criterion.REGION, values=["76"], notice_values=["76"])]

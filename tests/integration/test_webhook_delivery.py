@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -35,7 +35,6 @@ from tests.unit.notifier.test_webhook_sender import Answer, Received, ScriptedRe
 
 pytestmark = pytest.mark.integration
 
-T = TypeVar("T")
 _FAST_RETRIES = "0s," + ",".join(["200ms"] * 12)
 
 

@@ -150,8 +150,7 @@ class EmailSender:
         )
         if status in ("sent", "failed", "suppressed"):
             for item in digest.deliveries:
-                trace = item.correlation_id or correlation.new_correlation_id()
-                with correlation.bound(trace, notice_id=item.match.notice.notice_id):
+                with correlation.bound(item.correlation_id, notice_id=item.match.notice.notice_id):
                     await self._publish(item.delivery_id, item.match, digest.target, status, digest.attempts, outcome)
 
     async def _digest_outcome(self, digest: digest_queue.PendingDigest) -> Outcome:

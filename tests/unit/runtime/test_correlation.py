@@ -132,3 +132,9 @@ async def test_a_message_without_a_trace_gets_a_new_one() -> None:
         await Correlation(msg, context=ContextRepo()).consume_scope(handler, msg)
     assert [set(fields) for fields in seen] == [{"correlation_id"}, {"correlation_id"}]
     assert seen[0]["correlation_id"] != seen[1]["correlation_id"]
+
+
+def test_a_missing_id_is_bound_as_a_new_one() -> None:
+    with correlation.bound(None, notice_id="eforms:old-row") as first, correlation.bound("") as second:
+        assert correlation.log_fields() == {"correlation_id": second}
+    assert first and second and first != second
