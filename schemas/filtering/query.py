@@ -89,18 +89,14 @@ def parse_keyword_query(text: str) -> Query:
 class SearchText:
     """One field of a notice (its title, or its description), normalised once and searched many times."""
 
-    __slots__ = ("_positions", "_tokens", "words")
+    __slots__ = ("_tokens", "words")
 
     words: frozenset[str]
 
     def __init__(self, tokens: Sequence[str]) -> None:
         """From already normalised tokens; use `SearchText.of` for text."""
         self._tokens = tuple(tokens)
-        positions: dict[str, list[int]] = {}
-        for at, token in enumerate(self._tokens):
-            positions.setdefault(token, []).append(at)
-        self._positions = {token: tuple(at) for token, at in positions.items()}
-        self.words = frozenset(positions)
+        self.words = frozenset(self._tokens)
 
     @classmethod
     def of(cls, text: str | None) -> SearchText:
@@ -112,16 +108,21 @@ class SearchText:
         size = len(tokens)
         if size == 1:
             return tokens[0] in self.words
-        starts = self._positions.get(tokens[0]) if size else None
-        if starts is None:
+        words = self.words
+        if not size or tokens[0] not in words or tokens[-1] not in words:
             return False
-        own = self._tokens
-        for at in starts:  # a plain loop: a generator costs more than the usual one or two starts
+        # The first token's occurrences are found by `tuple.index`, a scan in C: cheaper than a table of every
+        # token's positions built for each notice, of which matching reads a handful.
+        own, first = self._tokens, tokens[0]
+        last_start = len(own) - size
+        at = -1
+        while True:
+            try:
+                at = own.index(first, at + 1, last_start + 1)
+            except ValueError:
+                return False
             if own[at : at + size] == tokens:
-                break
-        else:
-            return False
-        return True
+                return True
 
     def __repr__(self) -> str:
         return f"SearchText({' '.join(self._tokens)!r})"

@@ -419,6 +419,17 @@ def test_search_text() -> None:
     assert matched_terms(parse_keyword_query("voirie"), []) is None
 
 
+@settings(max_examples=500, deadline=None)
+@given(
+    field=st.lists(st.sampled_from("abc"), max_size=12),
+    phrase=st.lists(st.sampled_from("abcd"), max_size=4).map(tuple),
+)
+def test_search_text_contains_a_phrase_wherever_it_starts(field: list[str], phrase: tuple[str, ...]) -> None:
+    """A phrase is found at any occurrence of its first token, the last possible start included, never past it."""
+    expected = bool(phrase) and any(tuple(field[at : at + len(phrase)]) == phrase for at in range(len(field)))
+    assert SearchText(field).contains(phrase) == expected
+
+
 # --- Index keys ---
 
 
