@@ -18,16 +18,18 @@ bound, the notice's threshold (`_BoundDimension.threshold`).
 Dimensions whose notice values are few and recur are met in groups (`_GROUPS`: geography; sectors; kind, flags,
 buyer category, procedure and the bounds): a group's passing set, the AND of its dimensions' for the notice's
 values and thresholds, is kept (the `_KEPT_PASSING_SETS` most recently used per group) and reused by the next
-notice with the same ones; `upsert` and `remove` update the kept sets in place, so they are never stale. Most
-notices thus start from three ANDs of dense sets. The other dimensions (CPV, keyword clauses, buyer) follow, most
-restricting first, then keyword exclusions (`-entretien`), which can only remove.
+notice with the same ones; `upsert` and `remove` update the kept sets in place, so they are never stale. CPV
+codes come next and split the work in two: the subscriptions without codes meet the kept sets, and so do the union
+of the notice's CPV postings. The other dimensions (keyword clauses, buyer) follow, most restricting first, then
+keyword exclusions (`-entretien`), which can only remove.
 
-Costs, measured: an operation on roaring bitmaps visits every chunk of 65,536 ids its operands span and, below
+Costs, measured: an operation on roaring bitmaps visits every chunk of 65,536 ids both its operands span and, below
 4,096 ids in a chunk, costs for each id it keeps. So a notice's postings in one dimension are united among
 themselves in one call when they are many and small (its words), or each met with the candidates when they are few
-and large (its CPV prefixes), but never added one by one to a set nor to the dense unrestricted set
-(`_Dimension.meet`); and the subscriptions with keywords get ids in chunks of their own (`_Positions`), which a
-notice's dozens of keyword postings then span a third as much.
+and large, but never added one by one to a set nor to the dense unrestricted set (`_Dimension.meet`). And ids are
+handed out in chunks by class (`_Positions`: with or without CPV codes, with or without keywords), so that the
+subscriptions without CPV codes meet the dense kept sets over their own chunks only, and a notice's CPV postings,
+and its dozens of keyword postings, span fewer chunks.
 
 Keywords: a query that can be said as clauses (`query.as_clauses`: a term, terms ORed, or an AND of those and of
 exclusions; nearly every real query) is decided by set membership too. Clause i of every such query is a
@@ -484,34 +486,43 @@ def _phrases(filters: CompiledFilters) -> list[tuple[str, ...]]:
 _CHUNK = 1 << 16
 
 
-class _Positions:
-    """Dense positions handed out by class (with or without keywords), each class filling chunks of its own.
+# A subscription's position class: whether it asks for CPV codes, whether it has a keyword query.
+_PositionClass = tuple[bool, bool]
 
-    A notice meets the postings of dozens of its words, and each meeting visits every chunk a posting spans: kept
-    in their own chunks, the subscriptions with keywords (a third of them) make keyword postings span a third of
-    the chunks they would span among all positions. Freed positions are reused within their class."""
+
+def _position_class(filters: CompiledFilters) -> _PositionClass:
+    return bool(filters.cpv), filters.query is not None
+
+
+class _Positions:
+    """Dense positions handed out by class (`_position_class`), each class filling chunks of its own.
+
+    An operation on two sets visits only the chunks both span. Kept apart, the subscriptions without CPV codes
+    (two fifths) are met with the groups' dense passing sets over their own chunks only, and a notice's CPV
+    postings, all among the other chunks, span fewer of them; a notice's dozens of keyword postings span the chunks
+    of the subscriptions with keywords (a third of them) only. Freed positions are reused within their class."""
 
     __slots__ = ("_cursor", "_end", "_free", "_limit")
 
     def __init__(self) -> None:
-        self._free: dict[bool, list[int]] = {False: [], True: []}
-        self._cursor = {False: 0, True: 0}
-        self._limit = {False: 0, True: 0}
+        self._free: dict[_PositionClass, list[int]] = {}
+        self._cursor: dict[_PositionClass, int] = {}
+        self._limit: dict[_PositionClass, int] = {}
         self._end = 0  # where the next chunk starts
 
-    def take(self, keywords: bool) -> int:
-        free = self._free[keywords]
+    def take(self, kind: _PositionClass) -> int:
+        free = self._free.get(kind)
         if free:
             return free.pop()
-        if self._cursor[keywords] == self._limit[keywords]:
-            self._cursor[keywords], self._limit[keywords] = self._end, self._end + _CHUNK
+        if self._cursor.get(kind, 0) == self._limit.get(kind, 0):
+            self._cursor[kind], self._limit[kind] = self._end, self._end + _CHUNK
             self._end += _CHUNK
-        position = self._cursor[keywords]
-        self._cursor[keywords] += 1
+        position = self._cursor[kind]
+        self._cursor[kind] += 1
         return position
 
-    def give_back(self, position: int, keywords: bool) -> None:
-        self._free[keywords].append(position)
+    def give_back(self, position: int, kind: _PositionClass) -> None:
+        self._free.setdefault(kind, []).append(position)
 
 
 class SubscriptionIndex:
@@ -537,7 +548,10 @@ class SubscriptionIndex:
             )
             for number, names in enumerate(_GROUPS)
         ]
-        self._ungrouped = [dimension for name, dimension in self._dimensions.items() if name not in grouped]
+        self._cpv = self._dimensions["cpv"]
+        self._ungrouped = [
+            dimension for name, dimension in self._dimensions.items() if name not in grouped and name != "cpv"
+        ]
         self._phrases = _Phrases()
 
     def __len__(self) -> int:
@@ -558,7 +572,7 @@ class SubscriptionIndex:
         self.remove(subscription.subscription_id)
         if not subscription.active:
             return
-        position = self._free.take(filters.query is not None)
+        position = self._free.take(_position_class(filters))
         delivery = _delivery_values(subscription.delivery)
         entry = _Entry(subscription, filters, self._deliveries.setdefault(delivery, delivery))
         if position >= len(self._entries):
@@ -589,7 +603,7 @@ class SubscriptionIndex:
         self._active.discard(position)
         self._to_verify.discard(position)
         self._entries[position] = None
-        self._free.give_back(position, entry.filters.query is not None)
+        self._free.give_back(position, _position_class(entry.filters))
 
     def _every_dimension(self) -> list[_Dimension | _BoundDimension]:
         return [*self._dimensions.values(), self._excluded, *self._bounds.values()]
@@ -607,11 +621,16 @@ class SubscriptionIndex:
         """The positions of the subscriptions the notice matches: the whole decision, without building a hit."""
         notice = _Notice(view, self._phrases.keyword_keys(view))
         active = self._active
-        # The groups' kept sets first (a new set: the kept ones are never changed), smallest first.
-        first, *others = sorted((group.passing(notice, now, active) for group in self._groups), key=len)
-        candidates = first & others[0]
-        for passing in others[1:]:
-            candidates &= passing
+        # The groups' kept sets, smallest first. They are never changed: each step below makes a new set.
+        kept = sorted((group.passing(notice, now, active) for group in self._groups), key=len)
+        # CPV codes split the subscriptions in two, each in chunks of its own (`_Positions`): those without codes
+        # meet the kept sets over their own chunks only, those asking for one of the notice's prefixes start from
+        # the prefixes' postings. Nothing dense is met over every chunk.
+        cpv = self._cpv
+        candidates = _meet_all(cpv.unrestricted, kept)
+        asking = cpv.found(notice)
+        if asking:
+            candidates |= _meet_all(BitMap.union(*asking) if len(asking) > 1 else asking[0], kept)
         # Most restricting first: each step can only shrink the set, and small sets make the next steps cheap.
         for dimension in sorted(self._ungrouped, key=lambda d: -d.restricting):
             if not candidates:
@@ -631,6 +650,16 @@ class SubscriptionIndex:
             if rejected:
                 candidates = candidates - BitMap(rejected)
         return candidates
+
+
+def _meet_all(first: BitMap, others: list[BitMap]) -> BitMap:
+    """A new set: `first` and every one of `others`."""
+    met = first & others[0]
+    for other in others[1:]:
+        if not met:
+            break
+        met &= other
+    return met
 
 
 def brute_force_match(subscriptions: Iterable[Subscription], notice: ClassifiedNotice, *, now: datetime) -> list[Hit]:

@@ -483,15 +483,36 @@ def test_value_and_deadline_bounds_are_exact_at_the_edges() -> None:
     assert [hit.subscription_id for hit in index.match(just_short, now=NOW)] == []
 
 
-def test_subscriptions_with_keywords_fill_chunks_of_their_own_and_freed_positions_are_reused() -> None:
+def test_each_position_class_fills_chunks_of_its_own_and_freed_positions_are_reused() -> None:
+    plain, keywords, cpv = (False, False), (False, True), (True, False)
     with patch.object(index_module, "_CHUNK", 4):
         positions = index_module._Positions()
-        assert [positions.take(False) for _ in range(3)] == [0, 1, 2]
-        assert [positions.take(True) for _ in range(5)] == [4, 5, 6, 7, 8]  # 8: a new chunk, after the first two
-        assert [positions.take(False) for _ in range(2)] == [3, 12]
-        positions.give_back(1, False)
-        assert positions.take(True) == 9
-        assert positions.take(False) == 1
+        assert [positions.take(plain) for _ in range(3)] == [0, 1, 2]
+        assert [positions.take(keywords) for _ in range(5)] == [4, 5, 6, 7, 8]  # 8: a new chunk, after the first two
+        assert [positions.take(plain) for _ in range(2)] == [3, 12]
+        assert positions.take(cpv) == 16
+        positions.give_back(1, plain)
+        assert positions.take(keywords) == 9
+        assert positions.take(cpv) == 17
+        assert positions.take(plain) == 1
+
+
+def test_a_subscription_takes_its_position_in_the_chunks_of_its_class() -> None:
+    """Subscriptions with and without CPV codes, with and without keywords, never share a chunk of ids."""
+    index = SubscriptionIndex()
+    voirie = {"query": "voirie"}
+    with patch.object(index_module, "_CHUNK", 4):
+        for number in range(6):
+            index.upsert(make_subscription(subscription_id=f"cpv {number}", cpv=["45000000"]))
+            index.upsert(make_subscription(subscription_id=f"kw {number}", keywords=voirie))
+            index.upsert(make_subscription(subscription_id=f"both {number}", cpv=["45000000"], keywords=voirie))
+            index.upsert(make_subscription(subscription_id=f"none {number}", departments=["31"]))
+        chunks: dict[str, set[int]] = {}
+        for subscription_id, position in index._positions.items():
+            chunks.setdefault(subscription_id.split()[0], set()).add(position // 4)
+    assert sum(len(spanned) for spanned in chunks.values()) == len(set().union(*chunks.values())) == 8
+    notice = make_notice(title="Travaux de voirie", cpv_main="45233140", departments=["31"])
+    assert len(index.match(notice, now=NOW)) == 24
 
 
 def test_subscription_matches_is_the_same_rule_for_one_subscription() -> None:
