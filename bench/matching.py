@@ -12,7 +12,10 @@ process so that resident memory is measured cleanly:
    a warm-up pass: p50, p99 and max per notice, and how many subscriptions each notice matches; then the decision
    alone (`matching_positions`: which subscriptions match, as ids, before one `Hit` object per match is built),
    which is what the 1 ms target is read against, the hits-built figure shown beside it, and the share of the
-   notice's preparation in it (its text tokenised: the same at every size);
+   notice's preparation in it (`NoticeView.of`, the same at every size). The notices carry the tokens of their
+   title and description, as the classifier ships them (`ClassifiedNotice.search_tokens`); the decision is timed
+   again on the same notices without them, the matcher then tokenising the text itself as it did before, and
+   tokenising alone is timed too: the classifier's cost, once per notice;
 4. brute force (`brute_force_match`), one pass over a spread sample of the notices, as many as fit in about 10 s
    and at least 2 (it takes about a minute per notice at 1M; the row says how many), compared with the index on
    the same notices; the index must return the same hits with the same reasons, or the run fails;
@@ -46,7 +49,7 @@ from bench._pg_matcher import PostgresMatcher
 from bench._stack import stack_environment
 from bench._table import Row, distribution, percentile, print_table, run_facts
 from schemas import ClassifiedNotice, Subscription
-from schemas.filtering.rules import NoticeView
+from schemas.filtering.rules import NoticeView, search_tokens_of
 from services.matcher.index import Hit, SubscriptionIndex, brute_force_match
 
 RESULTS = Path(__file__).parent / "results" / "matcher.json"
@@ -136,8 +139,8 @@ def _time_decisions(
     index: SubscriptionIndex, notices: list[ClassifiedNotice], passes: int = _MIN_INDEX_PASSES
 ) -> tuple[list[float], list[float]]:
     """Per-notice times in µs of the decision alone (`matching_positions`, notice preparation included): what
-    matching costs before one Python object per hit is built; and of the preparation within it (`NoticeView.of`:
-    the text tokenised, the same work whatever the number of subscriptions). Right after the build, one pass is
+    matching costs before one Python object per hit is built; and of the preparation within it (`NoticeView.of`,
+    the same work whatever the number of subscriptions). Right after the build, one pass is
     the first pass: a notice whose departments, sectors, kind... no earlier notice had builds its groups' passing
     sets (`_GROUPS` in services/matcher/index.py), as in a matcher's first minutes; later passes reuse them."""
     samples: list[float] = []
@@ -152,6 +155,18 @@ def _time_decisions(
             samples.append((time.perf_counter_ns() - begin) / 1_000)
             preparations.append((prepared - begin) / 1_000)
     return samples, preparations
+
+
+def _time_tokenising(notices: list[ClassifiedNotice], passes: int = _MIN_INDEX_PASSES) -> list[float]:
+    """Per-notice times in µs of tokenising its title and description (`search_tokens_of`): what the classifier
+    does once per notice, so that the matcher's decision does not."""
+    samples: list[float] = []
+    for _ in range(passes):
+        for notice in notices:
+            begin = time.perf_counter_ns()
+            search_tokens_of(notice)
+            samples.append((time.perf_counter_ns() - begin) / 1_000)
+    return samples
 
 
 def _hits_key(hits: list[Hit]) -> list[tuple[str, list[str]]]:
@@ -277,6 +292,10 @@ def measure(workload: Workload, size: int, database_url: str) -> dict[str, Any]:
     first_decisions, _first_preparations = _time_decisions(index, notices, passes=1)
     samples, passes, collector_pauses = _time_matches(index, notices)
     decisions, preparations = _time_decisions(index, notices)
+    # The same notices without the classifier's tokens, as an older classifier sends them: the matcher tokenises.
+    untokenised = [notice.model_copy(update={"search_tokens": None}) for notice in notices]
+    decisions_tokenising, _preparations = _time_decisions(index, untokenised)
+    tokenising = _time_tokenising(notices)
     kept_bytes = _rss() - before_matching
     # By position: a notice id comes back with each version of the notice.
     index_ids = [sorted(hit.subscription_id for hit in index.match(n, now=matched_at(n))) for n in notices]
@@ -307,6 +326,8 @@ def measure(workload: Workload, size: int, database_url: str) -> dict[str, Any]:
             "decision_us": distribution(decisions),
             "decision_first_pass_us": distribution(first_decisions),
             "notice_preparation_us": distribution(preparations),
+            "decision_tokenising_here_us": distribution(decisions_tokenising),
+            "classifier_tokenising_us": distribution(tokenising),
             "rss_added_while_matching_bytes": kept_bytes,
             "verified_subscriptions_share": index.verified_share,
         },
@@ -339,10 +360,18 @@ def _rows(result: dict[str, Any]) -> list[Row]:
             False),
         Row(f"decision p99 (ids, no hit objects), {at}", index["decision_us"]["p99"], "µs", pg_name, pg["us"]["p99"],
             False),
-        Row(f"of which notice preparation p50 (text tokenised), {at}", index["notice_preparation_us"]["p50"], "µs",
-            "(no baseline)", index["notice_preparation_us"]["p50"], False),
-        Row(f"of which notice preparation p99 (text tokenised), {at}", index["notice_preparation_us"]["p99"], "µs",
-            "(no baseline)", index["notice_preparation_us"]["p99"], False),
+        Row(f"of which notice preparation p50 (classifier's tokens), {at}", index["notice_preparation_us"]["p50"],
+            "µs", "(no baseline)", index["notice_preparation_us"]["p50"], False),
+        Row(f"of which notice preparation p99 (classifier's tokens), {at}", index["notice_preparation_us"]["p99"],
+            "µs", "(no baseline)", index["notice_preparation_us"]["p99"], False),
+        Row(f"decision p50, notice without tokens (tokenised here), {at}", index["decision_tokenising_here_us"]["p50"],
+            "µs", pg_name, pg["us"]["p50"], False),
+        Row(f"decision p99, notice without tokens (tokenised here), {at}", index["decision_tokenising_here_us"]["p99"],
+            "µs", pg_name, pg["us"]["p99"], False),
+        Row(f"text tokenised by the classifier p50 (once per notice), {at}", index["classifier_tokenising_us"]["p50"],
+            "µs", "(no baseline)", index["classifier_tokenising_us"]["p50"], False),
+        Row(f"text tokenised by the classifier p99 (once per notice), {at}", index["classifier_tokenising_us"]["p99"],
+            "µs", "(no baseline)", index["classifier_tokenising_us"]["p99"], False),
         Row(f"decision p50, first pass (passing sets being kept), {at}", index["decision_first_pass_us"]["p50"], "µs",
             pg_name, pg["us"]["p50"], False),
         Row(f"decision p99, first pass (passing sets being kept), {at}", index["decision_first_pass_us"]["p99"], "µs",

@@ -168,6 +168,15 @@ class GeographySource(StrEnum):
     NONE = "none"
 
 
+class SearchTokens(_Model):
+    """The notice's title and description as the keyword normaliser makes them (`schemas.filtering.text`), made once
+    by the classifier so that the matcher and the api do not tokenise the text again."""
+
+    normaliser: str = Field(description="the normaliser that made them; readers with another one tokenise again")
+    title: list[str] = Field(default_factory=list)
+    description: list[str] = Field(default_factory=list)
+
+
 class ClassifiedNotice(Notice):
     """A notice with what the classifier derived from it (DESIGN.md §4)."""
 
@@ -190,4 +199,7 @@ class ClassifiedNotice(Notice):
         default=None, description="shared by the notices that publish the same procedure (across sources)"
     )
     warnings: list[str] = Field(default_factory=list, description="what the classifier could not use, and why")
+    search_tokens: SearchTokens | None = Field(
+        default=None, description="the title and description tokenised for keyword matching; absent: tokenise them"
+    )
     classified_at: datetime

@@ -33,8 +33,8 @@ from decimal import Decimal
 
 from schemas.alert import Criterion, MatchReason
 from schemas.filtering.query import Query, SearchText, matched_terms, parse_keyword_query, required_tokens
-from schemas.filtering.text import tokens
-from schemas.notice import ClassifiedNotice
+from schemas.filtering.text import NORMALISER, tokens
+from schemas.notice import ClassifiedNotice, Notice, SearchTokens
 from schemas.subscription import SubscriptionFilters, WithoutValue
 
 _DIGITS = re.compile(r"\d+")
@@ -135,8 +135,8 @@ class NoticeView:
 
     @classmethod
     def of(cls, notice: ClassifiedNotice, *, text: bool = True) -> NoticeView:
-        """`text=False` skips tokenising the title and description (most of the cost): only for filters without
-        keywords, which never read them."""
+        """`text=False` leaves the title and description out (tokenising them is most of the cost when the notice
+        does not carry their tokens): only for filters without keywords, which never read them."""
         # Tolerate the check-digit form (45000000-7) should a source let it through.
         cpv = tuple(dict.fromkeys(code.split("-")[0].strip() for code in notice.all_cpv()))
         if not cpv and notice.cpv_inferred:
@@ -148,6 +148,7 @@ class NoticeView:
             keys |= {f"siret:{digits}", f"siren:{digits[:_SIREN_DIGITS]}"}
         elif len(digits) == _SIREN_DIGITS:
             keys.add(f"siren:{digits}")
+        title, description = _search_texts(notice) if text else (_NO_TEXT, _NO_TEXT)
         return cls(
             kind=notice.kind.value,
             cpv=cpv,
@@ -162,8 +163,8 @@ class NoticeView:
             buyer_name=notice.buyer.name,
             sme_suitable=_flag(notice.flags.sme_suitable),
             reserved=_flag(notice.flags.reserved) or "false",
-            title=SearchText.of(notice.title if text else None),
-            description=SearchText.of(notice.description if text else None),
+            title=title,
+            description=description,
             value_eur=notice.value_eur,
             deadline=notice.deadline,
         )
@@ -174,6 +175,31 @@ class NoticeView:
     @property
     def words(self) -> frozenset[str]:
         return self.title.words | self.description.words
+
+
+_NO_TEXT = SearchText(())
+# About 80 kB of JSON; real descriptions have a few hundred tokens.
+MAX_SHIPPED_TOKENS = 10_000
+
+
+def _search_texts(notice: ClassifiedNotice) -> tuple[SearchText, SearchText]:
+    """The title and description as searched: the classifier's tokens when this normaliser made them (tokenising
+    a long description is most of preparing a notice), else the text tokenised here."""
+    shipped = notice.search_tokens
+    if shipped is None or shipped.normaliser != NORMALISER:
+        return SearchText.of(notice.title), SearchText.of(notice.description)
+    return SearchText(shipped.title), SearchText(shipped.description)
+
+
+def search_tokens_of(notice: Notice) -> SearchTokens | None:
+    """The notice's title and description tokenised by this normaliser, for `ClassifiedNotice.search_tokens`; None
+    for a text of more than `MAX_SHIPPED_TOKENS` tokens, which its readers tokenise themselves rather than have the
+    message double in size (a broker refuses messages above its limit, 1 MB by default)."""
+    title = tokens(notice.title) if notice.title else []
+    description = tokens(notice.description) if notice.description else []
+    if len(title) + len(description) > MAX_SHIPPED_TOKENS:
+        return None
+    return SearchTokens(normaliser=NORMALISER, title=title, description=description)
 
 
 # Marks the keys of a notice's title, for queries on the title alone (tokens are letters and digits only).

@@ -16,9 +16,20 @@ dropped from phrases as well, so "travaux de voirie" also matches "travaux sur l
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
+from typing import Final
+
+# Which normaliser made a list of tokens: this module's source, and the Unicode tables NFKD reads. Tokens shipped
+# with a notice (`ClassifiedNotice.search_tokens`) are used only when they were made by this very normaliser; after
+# any change here (or during a rolling upgrade, from a classifier of another release) the text is tokenised again,
+# which costs time, never a wrong match.
+NORMALISER: Final = (
+    f"{hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]}/unicode-{unicodedata.unidata_version}"
+)
 
 _APOSTROPHES = "’‘ʼ´`\x92"
 # NFKD decomposes "ﬁ" and friends but leaves these letters whole.

@@ -10,6 +10,7 @@ from decimal import Decimal
 from schemas.codelists.cpv import CpvVocabulary
 from schemas.codelists.geo import Geography
 from schemas.codelists.sectors import SectorTaxonomy
+from schemas.filtering.rules import search_tokens_of
 from schemas.notice import ClassifiedNotice, ContractNature, CpvProvenance, Lot, Money, Notice
 from services.classifier.buyers import buyer_category
 from services.classifier.duplicates import duplicate_group
@@ -90,6 +91,8 @@ class Classifier:
                 ),
                 "duplicate_group": duplicate_group(normalised),
                 "warnings": list(dict.fromkeys(warnings)),
+                # Tokenised once here, for the matcher and the api's read model and previews alike.
+                "search_tokens": search_tokens_of(normalised),
                 "classified_at": now,
             }
         )

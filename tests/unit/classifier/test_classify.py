@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from schemas.filtering.text import NORMALISER
 from schemas.notice import (
     Address,
     Buyer,
@@ -73,6 +74,14 @@ def test_a_notice_performed_in_haute_garonne(classifier: Classifier) -> None:
     assert classified.classified_at == NOW
     assert classified.title == notice.title
     assert classified.notice_id == notice.notice_id
+
+
+def test_the_title_and_description_are_tokenised_once_for_every_reader(classifier: Classifier) -> None:
+    notice = _notice(description="Reprise des enrobés de la voirie d'accès", cpv_main="45233140")
+    tokens = classifier.classify(notice, now=NOW).search_tokens
+    assert tokens is not None and tokens.normaliser == NORMALISER
+    assert tokens.title == ["refection", "voiri", "communal"]
+    assert tokens.description == ["repris", "enrob", "voiri", "acce"]
 
 
 def test_lot_places_and_codes_count_too(classifier: Classifier) -> None:

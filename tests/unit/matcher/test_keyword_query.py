@@ -26,12 +26,20 @@ from schemas.filtering.query import (
     parse_keyword_query,
     required_tokens,
 )
-from schemas.filtering.rules import CompiledFilters, NoticeView, query_search_keys, reasons, search_keys
-from schemas.filtering.text import tokens
-from schemas.notice import ClassifiedNotice
+from schemas.filtering.rules import (
+    MAX_SHIPPED_TOKENS,
+    CompiledFilters,
+    NoticeView,
+    query_search_keys,
+    reasons,
+    search_keys,
+    search_tokens_of,
+)
+from schemas.filtering.text import NORMALISER, tokens
+from schemas.notice import ClassifiedNotice, SearchTokens
 from schemas.subscription import SubscriptionFilters
 
-from .factories import make_notice
+from .factories import boamp_notices, make_notice
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 _UBL = {
@@ -417,6 +425,32 @@ def test_search_text() -> None:
     assert SearchText.of(None).words == frozenset()
     assert not SearchText.of(None).contains(("voiri",))
     assert matched_terms(parse_keyword_query("voirie"), []) is None
+
+
+def test_a_notice_view_reads_the_tokens_shipped_with_the_notice_only_when_this_normaliser_made_them() -> None:
+    notice = make_notice(title="Travaux de voirie", description="Enrobés")
+    assert search_tokens_of(notice) == SearchTokens(
+        normaliser=NORMALISER, title=["travail", "voiri"], description=["enrob"]
+    )
+    shipped = SearchTokens(normaliser=NORMALISER, title=["shipped"], description=["tokens"])
+    view = NoticeView.of(notice.model_copy(update={"search_tokens": shipped}))
+    assert (view.title.words, view.description.words) == (frozenset({"shipped"}), frozenset({"tokens"}))
+    # Made by another normaliser (another release of the classifier): the text is tokenised again.
+    stale = shipped.model_copy(update={"normaliser": "another"})
+    assert NoticeView.of(notice.model_copy(update={"search_tokens": stale})).words == {"travail", "voiri", "enrob"}
+    assert NoticeView.of(notice).words == {"travail", "voiri", "enrob"}
+    # A text too long to ship its tokens with the notice is left to its readers.
+    longest = make_notice(title="Travaux", description="voirie " * MAX_SHIPPED_TOKENS)
+    assert search_tokens_of(longest) is None
+    assert search_tokens_of(longest.model_copy(update={"description": "voirie " * (MAX_SHIPPED_TOKENS - 1)}))
+
+
+def test_shipped_tokens_give_every_real_notice_the_same_view_as_its_text() -> None:
+    for notice in boamp_notices().values():
+        shipped = NoticeView.of(notice.model_copy(update={"search_tokens": search_tokens_of(notice)}))
+        tokenised = NoticeView.of(notice)
+        for ours, theirs in ((shipped.title, tokenised.title), (shipped.description, tokenised.description)):
+            assert repr(ours) == repr(theirs)  # the same tokens in the same order
 
 
 @settings(max_examples=500, deadline=None)
