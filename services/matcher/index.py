@@ -19,9 +19,9 @@ Dimensions whose notice values are few and recur are met in groups (`_GROUPS`: g
 buyer category, procedure and the bounds): a group's passing set, the AND of its dimensions' for the notice's
 values and thresholds, is kept (the `_KEPT_PASSING_SETS` most recently used per group) and reused by the next
 notice with the same ones; `upsert` and `remove` update the kept sets in place, so they are never stale. CPV
-codes come next and split the work in two: the subscriptions without codes meet the kept sets, and so do the union
-of the notice's CPV postings. The other dimensions (keyword clauses, buyer) follow, most restricting first, then
-keyword exclusions (`-entretien`), which can only remove.
+codes come next and split the work in two: the kept sets are met with the subscriptions without codes on one side,
+and with the union of the notice's CPV postings on the other. The other dimensions (keyword clauses, buyer) follow,
+most restricting first, then keyword exclusions (`-entretien`), which can only remove.
 
 Costs, measured: an operation on roaring bitmaps visits every chunk of 65,536 ids both its operands span and, below
 4,096 ids in a chunk, costs for each id it keeps. So a notice's postings in one dimension are united among
@@ -265,7 +265,8 @@ class _Dimension:
         if len(found) == 1:
             return kept | (candidates & found[0])
         if sum(len(posting) for posting in found) >= _LARGE_POSTING * len(found):
-            # Few large postings (a notice's CPV prefixes): each met alone costs less than their union.
+            # Few large postings (a notice's departments or sectors, as a group's passing set is computed): each
+            # met alone costs less than their union.
             return BitMap.union(kept, *[candidates & posting for posting in found])
         # Many small ones (a notice's words): united among themselves first, once.
         return kept | (candidates & BitMap.union(*found))
