@@ -704,10 +704,11 @@ def test_a_kept_set_stays_exact_when_a_bound_between_a_notice_and_the_next_bound
 
 
 def test_the_property_test_sees_matches() -> None:
-    """Guard for the strategies above: with these alphabets, random pairs do match often enough."""
+    """Guard for the strategies above: with these alphabets, random pairs do match often enough (about half of
+    them). Derandomised: with random draws, 60 pairs fell under a quarter about once in forty runs."""
     seen: list[int] = []
 
-    @settings(max_examples=60, deadline=None, database=None)
+    @settings(max_examples=200, deadline=None, database=None, derandomize=True)
     @given(st.lists(_subscriptions, min_size=10, max_size=10), _notices)
     def count(subscriptions: list[Subscription], notice: ClassifiedNotice) -> None:
         seen.append(len(brute_force_match(subscriptions, notice, now=NOW)))
