@@ -140,9 +140,9 @@ def _time_decisions(
 ) -> tuple[list[float], list[float]]:
     """Per-notice times in µs of the decision alone (`matching_positions`, notice preparation included): what
     matching costs before one Python object per hit is built; and of the preparation within it (`NoticeView.of`,
-    the same work whatever the number of subscriptions). Right after the build, one pass is
-    the first pass: a notice whose departments, sectors, kind... no earlier notice had builds its groups' passing
-    sets (`_GROUPS` in services/matcher/index.py), as in a matcher's first minutes; later passes reuse them."""
+    the same work whatever the number of subscriptions). Right after the build, one pass is the first pass: a
+    notice whose departments, sectors, kind... no earlier notice had builds its groups' passing sets (`_GROUPS` in
+    services/matcher/index.py), as in a matcher's first minutes; later passes reuse them."""
     samples: list[float] = []
     preparations: list[float] = []
     for _ in range(passes):
