@@ -26,6 +26,7 @@ from services.matcher.index import SubscriptionIndex
 from services.matcher.matches import build_matches
 from services.runtime.broker import publish_all
 from services.runtime.dlq import BadInput
+from services.runtime.huge_pages import collapse_heap
 from services.runtime.metrics import MATCHER_SUBSCRIPTIONS, MATCHES
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
@@ -34,6 +35,24 @@ _log = logging.getLogger(__name__)
 
 SERVICE = "matcher"
 _CATCH_UP_WAIT_SECONDS = 30.0
+
+
+def _move_onto_huge_pages() -> None:
+    """The index is read at random for every notice: on huge pages, far fewer of those reads miss the TLB
+    (`services/runtime/huge_pages.py`; the decision's p99 -25% at a million subscriptions). Once, before the first
+    notice: it blocks about 1.5 s per GiB."""
+    collapse = collapse_heap()
+    if collapse.unsupported:
+        _log.info("subscription index left on ordinary pages", extra={"reason": collapse.unsupported})
+        return
+    _log.info(
+        "subscription index moved onto huge pages",
+        extra={
+            "mebibytes": collapse.collapsed_bytes >> 20,
+            "seconds": round(collapse.seconds, 2),
+            "refused_ranges": collapse.refused_ranges,
+        },
+    )
 
 
 class Matcher:
@@ -82,6 +101,8 @@ class Matcher:
             # walks them all in the middle of a notice (seconds at a million subscriptions).
             gc.collect()
             gc.freeze()
+            if self.runtime.settings.matcher_huge_pages:
+                _move_onto_huge_pages()
             self._caught_up.set()
             _log.info("subscription index ready", extra={"subscriptions": len(self.index)})
 
