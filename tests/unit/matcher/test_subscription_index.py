@@ -484,7 +484,7 @@ def test_value_and_deadline_bounds_are_exact_at_the_edges() -> None:
 
 
 def test_each_position_class_fills_chunks_of_its_own_and_freed_positions_are_reused() -> None:
-    plain, keywords, cpv = (False, False), (False, True), (True, False)
+    plain, keywords, cpv = (False, 0), (False, 1), (True, 0)
     with patch.object(index_module, "_CHUNK", 4):
         positions = index_module._Positions()
         assert [positions.take(plain) for _ in range(3)] == [0, 1, 2]
@@ -498,21 +498,29 @@ def test_each_position_class_fills_chunks_of_its_own_and_freed_positions_are_reu
 
 
 def test_a_subscription_takes_its_position_in_the_chunks_of_its_class() -> None:
-    """Subscriptions with and without CPV codes, with and without keywords, never share a chunk of ids."""
+    """Subscriptions with and without CPV codes, without keywords, with a one-clause query or another query, never
+    share a chunk of ids."""
     index = SubscriptionIndex()
-    voirie = {"query": "voirie"}
+    queries = {"one": "voirie OR chaussée", "two": "travaux voirie", "negated": "voirie -entretien"}
     with patch.object(index_module, "_CHUNK", 4):
         for number in range(6):
             index.upsert(make_subscription(subscription_id=f"cpv {number}", cpv=["45000000"]))
-            index.upsert(make_subscription(subscription_id=f"kw {number}", keywords=voirie))
-            index.upsert(make_subscription(subscription_id=f"both {number}", cpv=["45000000"], keywords=voirie))
             index.upsert(make_subscription(subscription_id=f"none {number}", departments=["31"]))
+            for shape, query in queries.items():
+                index.upsert(make_subscription(subscription_id=f"{shape} {number}", keywords=query))
+                with_cpv = f"cpv+{'one' if shape == 'one' else 'other'} {shape} {number}"  # two clauses, negated: other
+                index.upsert(make_subscription(subscription_id=with_cpv, cpv=["45000000"], keywords=query))
         chunks: dict[str, set[int]] = {}
         for subscription_id, position in index._positions.items():
-            chunks.setdefault(subscription_id.split()[0], set()).add(position // 4)
-    assert sum(len(spanned) for spanned in chunks.values()) == len(set().union(*chunks.values())) == 8
+            shape = subscription_id.split()[0]
+            chunks.setdefault("other" if shape in ("two", "negated") else shape, set()).add(position // 4)
+    # Six classes: 12 subscriptions fill three chunks of four, 6 fill two.
+    assert {name: len(spanned) for name, spanned in chunks.items()} == {
+        "cpv": 2, "none": 2, "one": 2, "other": 3, "cpv+one": 2, "cpv+other": 3
+    }  # fmt: skip
+    assert sum(len(spanned) for spanned in chunks.values()) == len(set().union(*chunks.values())) == 14
     notice = make_notice(title="Travaux de voirie", cpv_main="45233140", departments=["31"])
-    assert len(index.match(notice, now=NOW)) == 24
+    assert len(index.match(notice, now=NOW)) == len(index) == 48  # each class decided in its chunks
 
 
 def test_subscription_matches_is_the_same_rule_for_one_subscription() -> None:
