@@ -96,7 +96,9 @@ def test_a_written_buffer_moves_onto_huge_pages_and_keeps_its_content() -> None:
 
 def test_the_matcher_logs_what_the_kernel_did(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="services.matcher.app")
+    buffer = bytearray(b"index") * (_HUGE * 4 // 5)  # 8 MiB, resident: something to move whatever ran before
     _move_onto_huge_pages()
+    assert buffer[-5:] == b"index"
     (record,) = [r for r in caplog.records if "huge pages" in r.getMessage() or "ordinary pages" in r.getMessage()]
     if record.getMessage() == "subscription index left on ordinary pages":
         assert _kernel_may_refuse(), record.reason  # type: ignore[attr-defined]
