@@ -62,7 +62,7 @@ def collapse_heap() -> Collapse:
     madvise = ctypes.CDLL(None, use_errno=True).madvise
     madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
     collapsed = refused = 0
-    for start, end in collapsible_ranges(_mappings(smaps), huge_page):
+    for start, end in _collapsible_ranges(_mappings(smaps), huge_page):
         if madvise(start, end - start, _MADV_COLLAPSE) == 0:
             collapsed += end - start
             continue
@@ -76,7 +76,7 @@ def collapse_heap() -> Collapse:
     return Collapse(collapsed, time.perf_counter() - started, refused)
 
 
-def collapsible_ranges(mappings: list[_Mapping], huge_page: int) -> list[tuple[int, int]]:
+def _collapsible_ranges(mappings: list[_Mapping], huge_page: int) -> list[tuple[int, int]]:
     """The huge-page-aligned parts of the mostly resident anonymous mappings not already on huge pages."""
     ranges = []
     for mapping in mappings:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from services.matcher.app import _move_onto_huge_pages
-from services.runtime.huge_pages import _mappings, collapse_heap, collapsible_ranges
+from services.runtime.huge_pages import _collapsible_ranges, _mappings, collapse_heap
 
 _MIB = 1 << 20
 _HUGE = 2 * _MIB
@@ -50,7 +50,7 @@ def test_only_private_writable_anonymous_memory_and_the_heap_are_read() -> None:
 
 
 def test_ranges_are_aligned_to_huge_pages_within_their_mapping() -> None:
-    ranges = collapsible_ranges(_mappings(_SMAPS), _HUGE)
+    ranges = _collapsible_ranges(_mappings(_SMAPS), _HUGE)
     # The heap starts on a 4 MiB boundary; the anonymous mapping starts 1 MiB past one and ends 1 MiB past another.
     assert ranges == [(0x5649F4400000, 0x5649F4A00000), (0x7F1000200000, 0x7F1000800000)]
     assert all(start % _HUGE == 0 and end % _HUGE == 0 for start, end in ranges)
@@ -58,10 +58,10 @@ def test_ranges_are_aligned_to_huge_pages_within_their_mapping() -> None:
 
 def test_sparse_mappings_and_those_already_on_huge_pages_are_left_alone() -> None:
     sparse = _SMAPS.replace("Rss:                8000 kB", "Rss:                1024 kB")
-    assert collapsible_ranges(_mappings(sparse), _HUGE) == [(0x5649F4400000, 0x5649F4A00000)]
+    assert _collapsible_ranges(_mappings(sparse), _HUGE) == [(0x5649F4400000, 0x5649F4A00000)]
     done = _SMAPS.replace("AnonHugePages:      2048 kB", "AnonHugePages:      8000 kB")
-    assert collapsible_ranges(_mappings(done), _HUGE) == [(0x5649F4400000, 0x5649F4A00000)]
-    assert collapsible_ranges(_mappings(_SMAPS), 64 * _MIB) == []  # no whole page fits
+    assert _collapsible_ranges(_mappings(done), _HUGE) == [(0x5649F4400000, 0x5649F4A00000)]
+    assert _collapsible_ranges(_mappings(_SMAPS), 64 * _MIB) == []  # no whole page fits
 
 
 def _kernel_may_refuse() -> bool:
