@@ -49,7 +49,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pyroaring import BitMap
 
@@ -247,6 +247,14 @@ class _Dimension:
                 if not posting:
                     del self.postings[key]
 
+    def copy_sets(self) -> object:
+        """Replace its sets with copies (`SubscriptionIndex.compact`); the originals are returned, to be freed by the
+        caller once every copy is made."""
+        originals = self.postings, self.unrestricted
+        self.postings = _copied(self.postings)
+        self.unrestricted = BitMap(self.unrestricted)
+        return originals
+
     def found(self, notice: _Notice) -> list[BitMap]:
         """The postings of the notice's values."""
         postings = self.postings
@@ -320,6 +328,12 @@ class _BoundDimension:
         if not posting:
             del self.postings[bound]
             del self._bounds[bisect.bisect_left(self._bounds, bound)]
+
+    def copy_sets(self) -> object:
+        """As `_Dimension.copy_sets`."""
+        originals = self.postings
+        self.postings = _copied(self.postings)
+        return originals
 
     def threshold(self, notice: _Notice, now: datetime) -> Any:
         """The bound from which subscriptions fail the notice: None when none does, else the smallest lower bound
@@ -411,6 +425,12 @@ class _Group:
             for failing in bound.failing(threshold):
                 passing -= failing
         return passing
+
+    def copy_sets(self) -> object:
+        """As `_Dimension.copy_sets`, for the kept passing sets."""
+        originals = self._kept
+        self._kept = _copied(self._kept)
+        return originals
 
     def add(self, position: int, filters: CompiledFilters) -> None:
         """Add a new subscription to the kept sets it passes."""
@@ -618,6 +638,20 @@ class SubscriptionIndex:
         self._entries[position] = None
         self._free.give_back(position, _position_class(entry.filters))
 
+    def compact(self) -> None:
+        """Lay every set of the index out anew, each with its parts side by side, once the index is built.
+
+        Built one subscription at a time, a set's parts (its header, its directory of chunks, each chunk's
+        container, grown again and again) were allocated as it grew, among everything allocated meanwhile; and
+        deciding a notice reads hundreds of sets, each part a cache miss of its own. A copy allocates them side by
+        side, at their exact sizes. Every copy is made before any original is freed, so that copies do not fill the
+        originals' holes. About 0.1 s at a million subscriptions.
+        """
+        originals = [holder.copy_sets() for holder in (*self._every_dimension(), *self._groups)]
+        originals.append((self._active, self._to_verify))
+        self._active, self._to_verify = BitMap(self._active), BitMap(self._to_verify)
+        del originals  # only now
+
     def _every_dimension(self) -> list[_Dimension | _BoundDimension]:
         return [*self._dimensions.values(), self._excluded, *self._bounds.values()]
 
@@ -663,6 +697,13 @@ class SubscriptionIndex:
             if rejected:
                 candidates = candidates - BitMap(rejected)
         return candidates
+
+
+_Key = TypeVar("_Key")
+
+
+def _copied(sets: dict[_Key, BitMap]) -> dict[_Key, BitMap]:
+    return {key: BitMap(members) for key, members in sets.items()}
 
 
 def _meet_all(first: BitMap, others: list[BitMap]) -> BitMap:

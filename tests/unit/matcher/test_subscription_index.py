@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -9,6 +10,7 @@ from unittest.mock import patch
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pyroaring import BitMap
 
 from schemas.filtering.query import KeywordQuerySyntaxError
 from schemas.filtering.rules import subscription_matches
@@ -660,6 +662,7 @@ _OPERATIONS = st.lists(
         _subscriptions.map(lambda subscription: ("upsert", subscription)),
         st.integers(0, 60).map(lambda n: ("remove", f"s{n}")),
         st.integers(0, 3).map(lambda n: ("match", n)),
+        st.just(("compact", None)),
     ),
     min_size=10,
     max_size=40,
@@ -672,7 +675,8 @@ def test_kept_passing_sets_follow_every_change(
     operations: list[tuple[str, Any]], notices: list[ClassifiedNotice], kept: int
 ) -> None:
     """Notices come back (their groups' passing sets are then reused) between upserts and removals, which must keep
-    those sets exact; with 1 or 2 sets kept per group, the least recently used are dropped and rebuilt."""
+    those sets exact; with 1 or 2 sets kept per group, the least recently used are dropped and rebuilt. The index is
+    compacted now and then (every set copied), and goes on from its copies."""
     index = SubscriptionIndex()
     current: dict[str, Subscription] = {}
     with patch.object(index_module, "_KEPT_PASSING_SETS", kept):
@@ -683,6 +687,8 @@ def test_kept_passing_sets_follow_every_change(
             elif operation == "remove":
                 index.remove(argument)
                 current.pop(argument, None)
+            elif operation == "compact":
+                index.compact()
             else:
                 notice = notices[argument]
                 expected = [_plain(hit) for hit in brute_force_match(current.values(), notice, now=NOW)]
@@ -709,6 +715,69 @@ def test_a_kept_set_stays_exact_when_a_bound_between_a_notice_and_the_next_bound
     index.remove("from 40k")
     index.upsert(make_subscription("up to 100k", value_max=100_000, departments=["31"]))  # replaced, now fails
     assert [hit.subscription_id for hit in index.match(notice, now=NOW)] == ["anything"]
+
+
+def _sets_held(index: SubscriptionIndex) -> list[BitMap]:
+    """Every set the index holds, in a stable order: what is reachable from it through its own classes and through
+    dicts, lists and tuples (not through subscriptions, functions or modules)."""
+    held: list[BitMap] = []
+    seen: set[int] = set()
+    walked = (dict, list, tuple, SubscriptionIndex, *(getattr(index_module, name) for name in _INDEX_PARTS))
+
+    def walk(thing: object) -> None:
+        if id(thing) in seen:
+            return
+        seen.add(id(thing))
+        if isinstance(thing, BitMap):
+            held.append(thing)
+        elif type(thing) in walked:
+            for part in gc.get_referents(thing):
+                walk(part)
+
+    walk(index)
+    return held
+
+
+_INDEX_PARTS = ("_Dimension", "_BoundDimension", "_Group")
+
+
+def test_compaction_copies_every_set_and_changes_no_answer() -> None:
+    """`compact` lays the index out anew: every set it holds (postings, unrestricted sets, bounds, kept passing sets,
+    the active and verified sets) is a new object with the same members, and the index answers as before, updates
+    included."""
+    subscriptions = [
+        make_subscription("cpv", cpv=["45000000"], departments=["31"]),
+        make_subscription("words", keywords={"query": 'voirie OR "eau potable"', "title_only": True}),
+        make_subscription("two clauses", keywords="travaux voirie -entretien", sectors=["btp"]),
+        make_subscription("verified", keywords="(travaux voirie) OR (réseau eau)"),
+        make_subscription("bounded", value_min=10_000, value_max=500_000, min_days_left=5),
+        make_subscription("buyer", buyers=["Ville de Toulouse"], kinds=["competition"]),
+        make_subscription("anything"),
+    ]
+    notices = [
+        make_notice(title="Travaux de voirie", cpv_main="45233140", departments=["31"], value=50_000),
+        make_notice(title="Réseau d'eau potable", sectors=["btp"], deadline=NOW + timedelta(days=10)),
+    ]
+    index = SubscriptionIndex()
+    for subscription in subscriptions:
+        index.upsert(subscription)
+    answers = [sorted(_plain(hit) for hit in index.match(notice, now=NOW)) for notice in notices]
+    before = _sets_held(index)
+    assert len(before) > 40  # the walk does find the sets, kept passing sets included
+
+    index.compact()
+
+    after = _sets_held(index)
+    assert [list(members) for members in after] == [list(members) for members in before]
+    assert not {id(members) for members in after} & {id(members) for members in before}
+    assert [sorted(_plain(hit) for hit in index.match(notice, now=NOW)) for notice in notices] == answers
+    late = make_subscription("late", departments=["31"])
+    index.remove("words")
+    index.upsert(late)
+    expected = [s for s in subscriptions if s.subscription_id != "words"] + [late]
+    for notice in notices:
+        brute = [_plain(hit) for hit in brute_force_match(expected, notice, now=NOW)]
+        assert sorted(_plain(hit) for hit in index.match(notice, now=NOW)) == brute
 
 
 def test_the_property_test_sees_matches() -> None:
