@@ -41,7 +41,7 @@ necessary tokens (`query.required_tokens`) and verified exactly (`rules.verified
 are computed only when a hit is read.
 
 Updates are incremental: `upsert` and `remove` touch the bitmaps of one subscription (and the kept passing sets);
-ids are reused.
+ids are reused. Once the index is built, `compact` copies every set, so that each set's parts lie side by side.
 """
 
 from __future__ import annotations
@@ -645,7 +645,8 @@ class SubscriptionIndex:
         container, grown again and again) were allocated as it grew, among everything allocated meanwhile; and
         deciding a notice reads hundreds of sets, each part a cache miss of its own. A copy allocates them side by
         side, at their exact sizes. Every copy is made before any original is freed, so that copies do not fill the
-        originals' holes. About 0.1 s at a million subscriptions.
+        originals' holes. At a million subscriptions it takes a quarter of a second, and the decision's p99 went
+        from 2.4 to 1.4 ms on ordinary pages (`python -m bench.matching`, one run; 10 to 25% less on huge pages).
         """
         originals = [holder.copy_sets() for holder in (*self._every_dimension(), *self._groups)]
         originals.append((self._active, self._to_verify))
