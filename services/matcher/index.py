@@ -645,8 +645,9 @@ class SubscriptionIndex:
         container, grown again and again) were allocated as it grew, among everything allocated meanwhile; and
         deciding a notice reads hundreds of sets, each part a cache miss of its own. A copy allocates them side by
         side, at their exact sizes. Every copy is made before any original is freed, so that copies do not fill the
-        originals' holes. At a million subscriptions it takes a quarter of a second, and the decision's p99 went
-        from 2.4 to 1.4 ms on ordinary pages (`python -m bench.matching`, one run; 10 to 25% less on huge pages).
+        originals' holes. At a million subscriptions it takes a quarter of a second, and the decision's p99 on
+        ordinary pages went from 2.4 to 1.4 ms in one run of `python -m bench.matching`, from 1.9 to 1.6 ms in
+        another (10 to 25% less on huge pages, alternating in one process).
         """
         originals = [holder.copy_sets() for holder in (*self._every_dimension(), *self._groups)]
         originals.append((self._active, self._to_verify))
