@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import ctypes
-import logging
 import platform
 from pathlib import Path
 
 import pytest
 
-from services.matcher.app import _move_onto_huge_pages
 from services.runtime.huge_pages import _collapsible_ranges, _mappings, collapse_heap
 
 _MIB = 1 << 20
@@ -92,16 +90,3 @@ def test_a_written_buffer_moves_onto_huge_pages_and_keeps_its_content() -> None:
     assert collapse.collapsed_bytes >= size - 2 * _HUGE
     assert _huge_bytes_at(address) >= before + size - 2 * _HUGE  # all but the unaligned ends
     assert buffer == bytearray(b"tenderwatch-") * (size // 12)
-
-
-def test_the_matcher_logs_what_the_kernel_did(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="services.matcher.app")
-    buffer = bytearray(b"index") * (_HUGE * 4 // 5)  # 8 MiB, resident: something to move whatever ran before
-    _move_onto_huge_pages()
-    assert buffer[-5:] == b"index"
-    (record,) = [r for r in caplog.records if "huge pages" in r.getMessage() or "ordinary pages" in r.getMessage()]
-    if record.getMessage() == "subscription index left on ordinary pages":
-        assert _kernel_may_refuse(), record.reason  # type: ignore[attr-defined]
-        return
-    assert record.getMessage() == "subscription index moved onto huge pages"
-    assert record.mebibytes > 0 and record.seconds >= 0 and record.refused_ranges >= 0  # type: ignore[attr-defined]
