@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import gc
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -717,12 +718,43 @@ def test_a_kept_set_stays_exact_when_a_bound_between_a_notice_and_the_next_bound
     assert [hit.subscription_id for hit in index.match(notice, now=NOW)] == ["anything"]
 
 
+def _kept_keys(index: SubscriptionIndex) -> list[list[tuple[Any, ...]]]:
+    return [list(group._kept) for group in index._groups]
+
+
+def test_a_kept_passing_set_found_again_stays_under_the_key_it_was_kept_with() -> None:
+    """A notice with values seen before reuses each group's kept set, which stays under its first key: the notice's
+    own key goes with the notice. (Stored again under it, a tuple and a few frozensets per group would outlive each
+    notice, and such young objects make the garbage collector run inside later decisions.)"""
+    index = SubscriptionIndex()
+    index.upsert(make_subscription("toulouse", departments=["31"], sectors=["btp"]))
+    notice = make_notice(title="Travaux de voirie", departments=["31"], sectors=["btp"])
+    assert [hit.subscription_id for hit in index.match(notice, now=NOW)] == ["toulouse"]
+    first = _kept_keys(index)
+    assert [hit.subscription_id for hit in index.match(notice.model_copy(deep=True), now=NOW)] == ["toulouse"]
+    again = _kept_keys(index)
+    assert [len(keys) for keys in again] == [1, 1, 1]
+    assert all(keys[0] is kept[0] for keys, kept in zip(again, first, strict=True))
+
+
+def test_the_least_recently_used_kept_passing_set_goes_first() -> None:
+    index = SubscriptionIndex()
+    index.upsert(make_subscription("toulouse", departments=["31"]))
+    toulouse, paris, lyon = (make_notice(departments=[code]) for code in ("31", "75", "69"))
+    with patch.object(index_module, "_KEPT_PASSING_SETS", 2):
+        for notice in (toulouse, paris, toulouse, lyon):  # Toulouse used again after Paris: Paris goes for Lyon
+            index.match(notice, now=NOW)
+    geography = _kept_keys(index)[0]
+    assert [key[0] for key in geography] == [frozenset({"31"}), frozenset({"69"})]
+
+
 def _sets_held(index: SubscriptionIndex) -> list[BitMap]:
     """Every set the index holds, in a stable order: what is reachable from it through its own classes and through
-    dicts, lists and tuples (not through subscriptions, functions or modules)."""
+    dicts (ordered ones included), lists and tuples (not through subscriptions, functions or modules)."""
     held: list[BitMap] = []
     seen: set[int] = set()
-    walked = (dict, list, tuple, SubscriptionIndex, *(getattr(index_module, name) for name in _INDEX_PARTS))
+    parts = (getattr(index_module, name) for name in _INDEX_PARTS)
+    walked = (dict, OrderedDict, list, tuple, SubscriptionIndex, *parts)
 
     def walk(thing: object) -> None:
         if id(thing) in seen:
